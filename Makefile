@@ -1,0 +1,34 @@
+# Entry points: `make demo` builds everything from a fresh clone; `make test` runs the fast suite.
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	. $(BIN)/activate && snakemake --cores 8 --resources gpu=1 results/cornet/top1.png
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	. $(BIN)/activate && snakemake --lint
+
+bench: $(STAMP)
+	. $(BIN)/activate && python bench/data_loading.py && python bench/demo_wall_time.py
+
+clean:
+	rm -rf data results logs benchmarks .snakemake report.html
