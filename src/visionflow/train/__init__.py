@@ -1,0 +1,1 @@
+"""The Lightning engine every experiment trains on: module base, data, callbacks, resume."""

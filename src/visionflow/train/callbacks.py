@@ -1,0 +1,66 @@
+"""Callbacks shared by every experiment."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+from lightning.pytorch.trainer.states import TrainerFn
+
+from visionflow.io import write_table
+
+METRIC_COLUMNS = ["epoch", "split", "loss", "top1", "top5", "lr", "duration"]
+
+
+class EpochMetricsWriter(L.Callback):
+    """Writes metrics.csv, one row per epoch and split; epoch 0 is validation before training.
+
+    The rows are part of the checkpoint, so a resumed run rewrites exactly the rows of
+    the epochs it kept and continues from there.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.rows: list[dict[str, Any]] = []
+        self._started: dict[str, float] = {}
+        self._durations: dict[str, float] = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = [dict(r) for r in state_dict["rows"]]
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started["train"] = time.perf_counter()
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        now = time.perf_counter()
+        if "train" in self._started:
+            self._durations["train"] = now - self._started.pop("train")
+        self._started["val"] = now
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._durations["val"] = time.perf_counter() - self._started.pop("val")
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.VALIDATING:
+            self._record(trainer, 0, ["val"])
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._record(trainer, trainer.current_epoch + 1, ["train", "val"])
+
+    def _record(self, trainer: L.Trainer, epoch: int, splits: list[str]) -> None:
+        metrics = trainer.callback_metrics
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+        self.rows = [r for r in self.rows if r["epoch"] < epoch]
+        for split in splits:
+            row = {"epoch": epoch, "split": split, "lr": lr}
+            row |= {k: float(metrics[f"{split}/{k}"]) for k in ("loss", "top1", "top5")}
+            row["duration"] = self._durations.get(split, float("nan"))
+            self.rows.append(row)
+        if trainer.is_global_zero:
+            write_table(self.path, pd.DataFrame(self.rows, columns=METRIC_COLUMNS))

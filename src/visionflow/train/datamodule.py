@@ -1,0 +1,39 @@
+"""LightningDataModule over ready-made train/val datasets with epoch-seeded shuffling."""
+
+from __future__ import annotations
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+from visionflow.train.sampling import EpochSeededSampler, loader_kwargs
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Batches `train` in a (seed, epoch)-determined order and `val` in stored order."""
+
+    def __init__(
+        self, train: Dataset, val: Dataset, *, batch_size: int, workers: int, seed: int
+    ) -> None:
+        super().__init__()
+        self.train, self.val = train, val
+        self.batch_size, self.workers, self.seed = batch_size, workers, seed
+
+    def train_dataloader(self) -> DataLoader:
+        # A last batch of one sample would break BatchNorm in training mode.
+        drop_last = len(self.train) % self.batch_size == 1
+        sampler = EpochSeededSampler(len(self.train), self.seed)
+        return DataLoader(
+            self.train,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            **loader_kwargs(self.workers),
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return eval_loader(self.val, self.batch_size, self.workers)
+
+
+def eval_loader(dataset: Dataset, batch_size: int, workers: int) -> DataLoader:
+    """Ordered, unshuffled batches for validation and testing."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, **loader_kwargs(workers))

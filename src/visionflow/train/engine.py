@@ -1,0 +1,109 @@
+"""Fit and evaluate with Lightning: resume, checkpoints, loggers, device policy."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from visionflow.io import BadInputError, copy_file, safe_torch_load
+from visionflow.train.callbacks import EpochMetricsWriter
+from visionflow.train.checkpoint_io import AtomicCheckpointIO
+
+log = logging.getLogger(__name__)
+
+
+def precision() -> str:
+    """bf16 mixed precision on a CUDA device that supports it, fp32 otherwise."""
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def resume_checkpoint(ckpt_dir: Path, hparams: dict[str, Any]) -> Path | None:
+    """`last.ckpt` if it was written with the same hyperparameters; stale state is removed."""
+    last = ckpt_dir / "last.ckpt"
+    if not last.exists():
+        return None
+    try:
+        saved = safe_torch_load(last).get("hyper_parameters", {})
+    except BadInputError as exc:
+        log.warning("cannot resume, starting fresh: %s", exc)
+        saved = None
+    if saved == hparams:
+        log.info("resuming from %s", last)
+        return last
+    if saved is not None:
+        log.warning("settings changed since %s was written; starting fresh", last)
+    shutil.rmtree(ckpt_dir)
+    return None
+
+
+def fit(
+    module: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    run_dir: Path,
+    *,
+    epochs: int,
+    devices: int | str = "auto",
+) -> Path:
+    """Train `module` into `run_dir`, resuming from its last checkpoint; returns best.ckpt.
+
+    Writes metrics.csv (validation before the first epoch, then train and val per epoch),
+    checkpoints/last.ckpt after every epoch and checkpoints/best.ckpt (highest val top-1)
+    when training ends.
+    """
+    ckpt_dir = run_dir / "checkpoints"
+    resume = resume_checkpoint(ckpt_dir, dict(module.hparams))
+    best = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="top1-epoch{epoch:03d}",
+        monitor="val/top1",
+        mode="max",
+        save_last=True,
+        save_on_train_epoch_end=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="auto",
+        devices=devices,
+        precision=precision(),
+        callbacks=[EpochMetricsWriter(run_dir / "metrics.csv"), best],
+        logger=[
+            CSVLogger(run_dir / "logs", name="csv"),
+            TensorBoardLogger(run_dir / "logs", name="tensorboard"),
+        ],
+        plugins=[AtomicCheckpointIO()],
+        num_sanity_val_steps=0,
+        deterministic="warn" if torch.cuda.is_available() else True,
+        default_root_dir=run_dir,
+        log_every_n_steps=10,
+    )
+    if resume is None:
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    published = ckpt_dir / "best.ckpt"
+    if trainer.is_global_zero:
+        copy_file(best.best_model_path, published)
+    return published
+
+
+def evaluate(module: L.LightningModule, dataloader: Any) -> dict[str, float]:
+    """Validation metrics of `module` on `dataloader` (keys without the `val/` prefix)."""
+    trainer = L.Trainer(
+        accelerator="auto",
+        devices=1,
+        precision=precision(),
+        logger=False,
+        enable_checkpointing=False,
+    )
+    [metrics] = trainer.validate(module, dataloaders=dataloader, verbose=False)
+    return {k.removeprefix("val/"): float(v) for k, v in metrics.items() if k.startswith("val/")}
