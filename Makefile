@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	. $(BIN)/activate && snakemake --cores 8 --resources gpu=1 results/cornet/top1.png
+	. $(BIN)/activate && snakemake results/cornet/top1.png --cores 8 --resources gpu=1
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -24,7 +24,7 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
 	. $(BIN)/activate && snakemake --lint
 
 bench: $(STAMP)

@@ -66,9 +66,15 @@ def fit(
         filename="top1-epoch{epoch:03d}",
         monitor="val/top1",
         mode="max",
-        save_last=True,
         save_on_train_epoch_end=True,
         auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    # Unmonitored, so it is rewritten after every epoch whatever val/top1 did.
+    last = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="last",
+        save_on_train_epoch_end=True,
         enable_version_counter=False,
     )
     trainer = L.Trainer(
@@ -76,7 +82,7 @@ def fit(
         accelerator="auto",
         devices=devices,
         precision=precision(),
-        callbacks=[EpochMetricsWriter(run_dir / "metrics.csv"), best],
+        callbacks=[EpochMetricsWriter(run_dir / "metrics.csv"), best, last],
         logger=[
             CSVLogger(run_dir / "logs", name="csv"),
             TensorBoardLogger(run_dir / "logs", name="tensorboard"),

@@ -1,0 +1,156 @@
+"""`visionflow <area> <verb>`: the one entry point every workflow rule calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+from visionflow.io import BadInputError, write_json, write_table
+
+Handler = Callable[[argparse.Namespace], None]
+
+
+def _demo_miniimagenet(args: argparse.Namespace) -> None:
+    from visionflow.demo.miniimagenet import generate
+
+    generate(args.out, args.classes, args.train_per_class, args.val_per_class, args.seed)
+
+
+def _prepare_miniimagenet(args: argparse.Namespace) -> None:
+    from visionflow.data.miniimagenet import prepare
+
+    prepare(args.root, args.out, args.short_side, args.on_bad_sample, args.workers)
+
+
+def _train_cornet(args: argparse.Namespace) -> None:
+    from visionflow.train import cornet
+
+    cornet.train(args.data, args.run_dir, json.loads(args.settings))
+
+
+def _test_cornet(args: argparse.Namespace) -> None:
+    from visionflow.train import cornet
+
+    metrics = cornet.test(
+        args.ckpt,
+        args.data,
+        args.split,
+        args.batch_size,
+        args.workers,
+        outer_times=args.outer_times,
+        width=args.width,
+    )
+    write_json(args.out, metrics)
+    print(json.dumps(metrics, indent=2))
+
+
+def _run_history(run_dirs: Sequence[Path]) -> dict[str, pd.DataFrame]:
+    """metrics.csv of each run dir, keyed by a legend label from its config.yaml."""
+    runs = {}
+    for run_dir in run_dirs:
+        settings = yaml.safe_load((run_dir / "config.yaml").read_text())
+        runs[f"outer_times={settings['outer_times']}"] = pd.read_csv(run_dir / "metrics.csv")
+    return runs
+
+
+def _plot_cornet(args: argparse.Namespace) -> None:
+    from visionflow import plots
+
+    runs = _run_history(args.runs)
+    plots.plot_top1(runs, args.top1, title="CORnet-S100: validation top-1")
+    plots.plot_loss(runs, args.loss)
+
+
+def _summarize_cornet(args: argparse.Namespace) -> None:
+    from visionflow import plots
+
+    runs = _run_history(args.runs)
+    tests = {
+        label: json.loads((run_dir / "eval" / "test.json").read_text())
+        for label, run_dir in zip(runs, args.runs)
+        if (run_dir / "eval" / "test.json").exists()
+    }
+    write_table(args.out, plots.summarize_runs(runs, tests))
+
+
+def _add(sub: argparse._SubParsersAction, name: str, handler: Handler, help: str):
+    parser = sub.add_parser(name, help=help, description=help)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full command tree."""
+    parser = argparse.ArgumentParser(prog="visionflow", description=__doc__)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    areas = parser.add_subparsers(dest="area", required=True)
+
+    demo = areas.add_parser("demo", help="generate small raw datasets in their real formats")
+    demo_verbs = demo.add_subparsers(dest="verb", required=True)
+    p = _add(demo_verbs, "miniimagenet", _demo_miniimagenet, "MiniImageNet-style JPEG folders")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--train-per-class", type=int, default=60)
+    p.add_argument("--val-per-class", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+
+    mini = areas.add_parser("miniimagenet", help="MiniImageNet dataset")
+    mini_verbs = mini.add_subparsers(dest="verb", required=True)
+    p = _add(mini_verbs, "prepare", _prepare_miniimagenet, "decode, resize and pack once")
+    p.add_argument("--root", type=Path, required=True, help="folder with train/ and val/")
+    p.add_argument("--out", type=Path, required=True, help="prepared store directory")
+    p.add_argument("--short-side", type=int, default=256)
+    p.add_argument("--on-bad-sample", choices=["error", "skip"], default="error")
+    p.add_argument("--workers", type=int, default=1)
+
+    cornet = areas.add_parser("cornet", help="CORnet-S100 experiment")
+    cornet_verbs = cornet.add_subparsers(dest="verb", required=True)
+    p = _add(cornet_verbs, "train", _train_cornet, "train one run (resumes if interrupted)")
+    p.add_argument("--data", type=Path, required=True, help="prepared MiniImageNet store")
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--settings", required=True, help="JSON object of run settings")
+    p = _add(cornet_verbs, "test", _test_cornet, "top1/top5/loss of a checkpoint")
+    p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="prepared MiniImageNet store")
+    p.add_argument("--split", default="val")
+    p.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--outer-times", type=int, help="for checkpoints without stored settings")
+    p.add_argument("--width", type=float, help="for checkpoints without stored settings")
+    for name, handler, help in (
+        ("plot", _plot_cornet, "top-1 and loss curves of several runs"),
+        ("summarize", _summarize_cornet, "best/final/test numbers of several runs"),
+    ):
+        p = _add(cornet_verbs, name, handler, help)
+        p.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories")
+    cornet_verbs.choices["plot"].add_argument("--top1", type=Path, required=True)
+    cornet_verbs.choices["plot"].add_argument("--loss", type=Path, required=True)
+    cornet_verbs.choices["summarize"].add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, run, and turn input errors into one clear line and exit status 2."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        args.handler(args)
+    except BadInputError as exc:
+        print(f"visionflow: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

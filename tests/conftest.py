@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny generated MiniImageNet and its prepared store."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from visionflow.data.miniimagenet import prepare
+from visionflow.demo.miniimagenet import generate
+
+REPO = Path(__file__).resolve().parents[1]
+VISIONFLOW = [sys.executable, "-m", "visionflow.cli"]
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory) -> Path:
+    """3 classes, 16 train and 4 val images each, stored at short side 40."""
+    root = tmp_path_factory.mktemp("raw") / "miniimagenet"
+    generate(root, n_classes=3, train_per_class=16, val_per_class=4, seed=0)
+    out = tmp_path_factory.mktemp("prepared")
+    prepare(root, out, short_side=40)
+    return out
+
+
+def tiny_settings(**overrides) -> dict:
+    """CORnet run settings small enough for seconds on one core."""
+    settings = {
+        "seed": 0,
+        "outer_times": 2,
+        "width": 0.125,
+        "pretrained": None,
+        "epochs": 3,
+        "batch_size": 8,
+        "lr": 0.02,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "step_size": 2,
+        "gamma": 0.1,
+        "crop_size": 32,
+        "resize_size": 36,
+        "min_crop_scale": 0.35,
+        "workers": 0,
+        "devices": 1,
+    }
+    return settings | overrides
+
+
+def subprocess_env() -> dict:
+    """Environment for child processes: one torch thread, no GPU, repo on the path."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    return env

@@ -1,0 +1,66 @@
+"""A run killed at any moment and restarted ends exactly like an uninterrupted one."""
+
+import json
+import subprocess
+import time
+
+import pandas as pd
+import torch
+
+from conftest import VISIONFLOW, subprocess_env, tiny_settings
+from visionflow.io import safe_torch_load
+
+
+def train_command(store, run_dir, settings):
+    return VISIONFLOW + [
+        "--threads", "1", "cornet", "train", "--data", str(store),
+        "--run-dir", str(run_dir), "--settings", json.dumps(settings),
+    ]  # fmt: skip
+
+
+def comparable(metrics_csv):
+    """metrics.csv without the wall-clock column, which legitimately differs."""
+    return pd.read_csv(metrics_csv).drop(columns="duration")
+
+
+def test_killed_run_resumes_to_identical_metrics(tiny_store, tmp_path):
+    settings = tiny_settings(epochs=4)
+    reference = tmp_path / "reference"
+    subprocess.run(train_command(tiny_store, reference, settings), env=subprocess_env(),
+                   check=True, capture_output=True)  # fmt: skip
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(train_command(tiny_store, killed, settings), env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    last = killed / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the second epoch
+    assert proc.poll() is None, "run finished before it could be killed"
+    proc.kill()
+    proc.wait()
+    assert safe_torch_load(last)["epoch"] < settings["epochs"] - 1
+
+    subprocess.run(train_command(tiny_store, killed, settings), env=subprocess_env(),
+                   check=True, capture_output=True)  # fmt: skip
+
+    expected = comparable(reference / "metrics.csv")
+    assert list(expected["epoch"]) == [0, 1, 1, 2, 2, 3, 3, 4, 4]
+    pd.testing.assert_frame_equal(comparable(killed / "metrics.csv"), expected, check_exact=True)
+    ours = safe_torch_load(killed / "checkpoints" / "last.ckpt")["state_dict"]
+    theirs = safe_torch_load(reference / "checkpoints" / "last.ckpt")["state_dict"]
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
+def test_changed_settings_start_fresh(tiny_store, tmp_path):
+    run = tmp_path / "run"
+    env = subprocess_env()
+    subprocess.run(train_command(tiny_store, run, tiny_settings(epochs=1)), env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    done = subprocess.run(train_command(tiny_store, run, tiny_settings(epochs=1, lr=0.01)),
+                          env=env, check=True, capture_output=True, text=True)  # fmt: skip
+    assert "starting fresh" in done.stderr
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert list(metrics["epoch"]) == [0, 1, 1]
+    assert metrics.loc[metrics["split"] == "train", "lr"].tolist() == [0.01]

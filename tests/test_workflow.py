@@ -1,0 +1,105 @@
+"""The Snakemake workflow: whole-DAG dry run, config validation, a small real run."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, subprocess_env
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def workdir_copy(tmp_path: Path, **cornet) -> Path:
+    """The workflow files in a scratch directory, with the demo config shrunk or edited."""
+    for name in ("workflow", "config", "envs"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    write_config(tmp_path, **cornet)
+    return tmp_path
+
+
+def write_config(workdir: Path, **cornet) -> None:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["cornet"].update(cornet)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = subprocess_env()
+    env["PATH"] = str(Path(sys.executable).parent) + ":" + env["PATH"]
+    result = subprocess.run(
+        # Targets go first: --resources takes several values and would swallow them.
+        SNAKEMAKE + [*args, "--cores", "2", "--resources", "gpu=1"],
+        cwd=workdir, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return result
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, int]:
+    """Job counts from the 'Job stats' table of a dry run."""
+    table = dry_run_output.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
+    counts = dict(line.split() for line in table if line.strip())
+    counts.pop("total", None)
+    return {job: int(n) for job, n in counts.items()}
+
+
+def test_dry_run_covers_the_whole_dag(tmp_path):
+    result = snakemake(workdir_copy(tmp_path), "-n", "results/cornet/top1.png", "all")
+    assert planned_jobs(result.stdout) == {
+        "all": 1, "demo_miniimagenet": 1, "prepare_miniimagenet": 1, "train_cornet": 4,
+        "test_cornet": 4, "plot_cornet": 1, "summarize_cornet": 1,
+    }  # fmt: skip
+
+
+def test_schema_rejects_bad_config_readably(tmp_path):
+    workdir = workdir_copy(tmp_path, lr="fast")
+    result = snakemake(workdir, "-n", check=False)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "'fast' is not of type 'number'" in message
+    assert "lr" in message
+
+
+def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
+    tiny = {"outer_times": [1, 2], "width": 0.125, "epochs": 2, "crop_size": 32,
+            "resize_size": 36, "batch_size": 8}  # fmt: skip
+    workdir = workdir_copy(tmp_path, **tiny)
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config["miniimagenet"].update(short_side=40)
+    config["miniimagenet"]["demo"].update(classes=3, train_per_class=8, val_per_class=4)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+
+    snakemake(workdir, "results/cornet/top1.png", "all")
+    results = workdir / "results" / "cornet"
+    for name in ("top1.png", "loss.png", "summary.csv"):
+        assert (results / name).stat().st_size > 0
+    summary = pd.read_csv(results / "summary.csv")
+    assert summary["run"].tolist() == ["outer_times=1", "outer_times=2"]
+    assert summary["test_top1"].between(0, 1).all()
+    metrics = pd.read_csv(results / "outer2" / "metrics.csv")
+    assert list(zip(metrics["epoch"], metrics["split"])) == [
+        (0, "val"), (1, "train"), (1, "val"), (2, "train"), (2, "val")]  # fmt: skip
+
+    assert "Nothing to be done" in snakemake(workdir, "-n", "all").stdout
+
+    config["cornet"]["lr"] = 0.02
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    rerun = planned_jobs(snakemake(workdir, "-n", "all").stdout)
+    assert rerun == {"all": 1, "train_cornet": 2, "test_cornet": 2, "plot_cornet": 1,
+                     "summarize_cornet": 1}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_demo_target_as_documented(tmp_path):
+    workdir = workdir_copy(tmp_path)
+    snakemake(workdir, "results/cornet/top1.png")
+    summary_run = snakemake(workdir, "results/cornet/summary.csv")
+    assert summary_run.returncode == 0
+    summary = pd.read_csv(workdir / "results" / "cornet" / "summary.csv")
+    assert (summary["final_val_top1"] > 0.3).all()

@@ -1,0 +1,26 @@
+# Synthetic raw datasets, defined only when the config asks for them (config/config.yaml).
+
+
+if config["miniimagenet"]["demo"]:
+
+    rule demo_miniimagenet:
+        output:
+            directory(config["miniimagenet"]["root"]),
+        log:
+            "logs/demo/miniimagenet.log",
+        benchmark:
+            "benchmarks/demo/miniimagenet.tsv"
+        conda:
+            "../../envs/visionflow.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        params:
+            demo=config["miniimagenet"]["demo"],
+            seed=config["seed"],
+        shell:
+            "visionflow demo miniimagenet --out {output:q} --seed {params.seed}"
+            " --classes {params.demo[classes]}"
+            " --train-per-class {params.demo[train_per_class]}"
+            " --val-per-class {params.demo[val_per_class]} > {log:q} 2>&1"
