@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from visionflow.io import BadInputError
-from visionflow.models.cornet import CORnetS100, load_cornet_weights
+from visionflow.models.cornet import CORnetS100, PassBatchNorm2d, load_cornet_weights
 
 
 def count(model: torch.nn.Module) -> int:
@@ -42,7 +42,7 @@ def test_feedback_changes_output_but_not_parameters():
     torch.manual_seed(0)
     one = CORnetS100(num_classes=10, outer_times=1, width=0.25).eval()
     two = CORnetS100(num_classes=10, outer_times=2, width=0.25).eval()
-    two.load_state_dict(one.state_dict())
+    two.load_state_dict(one.state_dict(), strict=False)
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert not torch.allclose(one(x), two(x))
@@ -79,3 +79,38 @@ def test_refuses_pickled_code_and_garbage(tmp_path):
     torch.save({"state_dict": {}, "payload": Evil()}, evil)
     with pytest.raises(BadInputError, match="weights-only"):
         load_cornet_weights(CORnetS100(width=0.25), evil)
+
+
+def test_each_pass_keeps_its_own_running_statistics():
+    """Eval mode normalises every feedback pass with that pass's statistics, as training does.
+
+    With momentum 1 the running statistics are those of the last batch, so eval mode should
+    reproduce train mode on that batch; it does up to BatchNorm's unbiased running variance,
+    which compounds over the passes. The original's single set of statistics, shared by the
+    image and feedback passes, is off by orders of magnitude more.
+    """
+    torch.manual_seed(0)
+    model = CORnetS100(num_classes=10, outer_times=3, width=0.25)
+    norms = [m for m in model.modules() if isinstance(m, PassBatchNorm2d)]
+    for m in norms:
+        m.momentum = 1.0
+    x = torch.randn(32, 3, 96, 96)
+    with torch.no_grad():
+        trained = model.train()(x)
+        per_pass_error = (model.eval()(x) - trained).abs().max().item()
+        for m in norms:
+            for name, buffer in m.named_buffers():
+                if "_pass" in name:
+                    buffer.copy_(getattr(m, name.split("_pass")[0]))
+        shared_error = (model.eval()(x) - trained).abs().max().item()
+    assert shared_error > 100 * per_pass_error
+
+
+def test_original_shared_statistics_fill_every_pass(tmp_path):
+    source = CORnetS100(num_classes=10, outer_times=1, width=0.25)
+    source.V1.norm1.running_mean.fill_(3.0)
+    path = tmp_path / "s100_outer1.pth"
+    torch.save({"state_dict": {"module." + k: v for k, v in source.state_dict().items()}}, path)
+    target = CORnetS100(num_classes=10, outer_times=3, width=0.25)
+    assert load_cornet_weights(target, path) == []
+    assert torch.equal(target.V1.norm1.running_mean_pass2, torch.full((16,), 3.0))

@@ -6,8 +6,8 @@ import time
 
 import pandas as pd
 import torch
-
 from conftest import VISIONFLOW, subprocess_env, tiny_settings
+
 from visionflow.io import safe_torch_load
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, subprocess_env
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -37,7 +36,8 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         cwd=workdir, env=env, capture_output=True, text=True,
     )  # fmt: skip
     if check and result.returncode != 0:
-        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        output = result.stdout[-3000:] + result.stderr[-3000:]
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{output}")
     return result
 
 
@@ -83,7 +83,7 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
     assert summary["run"].tolist() == ["outer_times=1", "outer_times=2"]
     assert summary["test_top1"].between(0, 1).all()
     metrics = pd.read_csv(results / "outer2" / "metrics.csv")
-    assert list(zip(metrics["epoch"], metrics["split"])) == [
+    assert list(zip(metrics["epoch"], metrics["split"], strict=True)) == [
         (0, "val"), (1, "train"), (1, "val"), (2, "train"), (2, "val")]  # fmt: skip
 
     assert "Nothing to be done" in snakemake(workdir, "-n", "all").stdout

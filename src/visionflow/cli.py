@@ -75,7 +75,7 @@ def _summarize_cornet(args: argparse.Namespace) -> None:
     runs = _run_history(args.runs)
     tests = {
         label: json.loads((run_dir / "eval" / "test.json").read_text())
-        for label, run_dir in zip(runs, args.runs)
+        for label, run_dir in zip(runs, args.runs, strict=True)
         if (run_dir / "eval" / "test.json").exists()
     }
     write_table(args.out, plots.summarize_runs(runs, tests))

@@ -3,9 +3,11 @@
 `outer_times=k` runs the V1-V2-V4 path k times. The first pass downsamples as
 CORnet-S does; later passes take V4's output through a 1x1 conv (256->3, padding 1,
 no bias) and run every stride at 1, with the skip branch taken as identity and the
-per-time-step BatchNorms shared across passes, exactly as the original fork.
-Strides are passed as arguments instead of being mutated on the modules, so the
-model is safe to replicate across devices.
+per-time-step BatchNorm weights shared across passes, as the original fork. Unlike the
+original, each pass keeps its own BatchNorm running statistics (buffers, not
+parameters), so evaluation normalises every pass as training does. The pass index is
+an argument instead of stride mutations on the modules, so the model is safe to
+replicate across devices.
 """
 
 from __future__ import annotations
@@ -17,17 +19,41 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from visionflow.io import safe_torch_load
+from visionflow.io import BadInputError, safe_torch_load
 
 log = logging.getLogger(__name__)
 
 
+class PassBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm whose affine weights all feedback passes share; running statistics per pass."""
+
+    def __init__(self, num_features: int, passes: int = 1) -> None:
+        super().__init__(num_features)
+        for p in range(1, passes):
+            self.register_buffer(f"running_mean_pass{p}", torch.zeros(num_features))
+            self.register_buffer(f"running_var_pass{p}", torch.ones(num_features))
+
+    def forward(self, x: torch.Tensor, pass_index: int = 0) -> torch.Tensor:
+        if pass_index == 0:
+            return super().forward(x)
+        return nn.functional.batch_norm(
+            x,
+            getattr(self, f"running_mean_pass{pass_index}"),
+            getattr(self, f"running_var_pass{pass_index}"),
+            self.weight,
+            self.bias,
+            self.training,
+            self.momentum,
+            self.eps,
+        )
+
+
 class CORblockS(nn.Module):
-    """Recurrent bottleneck block of CORnet-S; `downsample` selects the first-pass path."""
+    """Recurrent bottleneck block of CORnet-S; pass 0 downsamples, feedback passes do not."""
 
     scale = 4
 
-    def __init__(self, in_channels: int, out_channels: int, times: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, times: int, passes: int = 1) -> None:
         super().__init__()
         self.times = times
         wide = out_channels * self.scale
@@ -42,20 +68,20 @@ class CORblockS(nn.Module):
         self.nonlin3 = nn.ReLU(inplace=True)
         self.output = nn.Identity()
         for t in range(times):
-            setattr(self, f"norm1_{t}", nn.BatchNorm2d(wide))
-            setattr(self, f"norm2_{t}", nn.BatchNorm2d(wide))
-            setattr(self, f"norm3_{t}", nn.BatchNorm2d(out_channels))
+            setattr(self, f"norm1_{t}", PassBatchNorm2d(wide, passes))
+            setattr(self, f"norm2_{t}", PassBatchNorm2d(wide, passes))
+            setattr(self, f"norm3_{t}", PassBatchNorm2d(out_channels, passes))
 
-    def forward(self, inp: torch.Tensor, downsample: bool = True) -> torch.Tensor:
+    def forward(self, inp: torch.Tensor, pass_index: int = 0) -> torch.Tensor:
         x = self.conv_input(inp)
         for t in range(self.times):
-            first = t == 0 and downsample
+            first = t == 0 and pass_index == 0
             skip = self.norm_skip(self.skip(x)) if first else x
-            x = self.nonlin1(getattr(self, f"norm1_{t}")(self.conv1(x)))
+            x = self.nonlin1(getattr(self, f"norm1_{t}")(self.conv1(x), pass_index))
             stride = 2 if first else 1
             x = nn.functional.conv2d(x, self.conv2.weight, stride=stride, padding=1)
-            x = self.nonlin2(getattr(self, f"norm2_{t}")(x))
-            x = getattr(self, f"norm3_{t}")(self.conv3(x))
+            x = self.nonlin2(getattr(self, f"norm2_{t}")(x, pass_index))
+            x = getattr(self, f"norm3_{t}")(self.conv3(x), pass_index)
             x = self.nonlin3(x + skip)
         return self.output(x)
 
@@ -63,27 +89,27 @@ class CORblockS(nn.Module):
 class VOneBlock(nn.Module):
     """CORnet-S's V1: 7x7 conv, max-pool, 3x3 conv; strides 2 only on the first pass."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, passes: int = 1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(
             in_channels, out_channels, kernel_size=7, stride=2, padding=3, bias=False
         )
-        self.norm1 = nn.BatchNorm2d(out_channels)
+        self.norm1 = PassBatchNorm2d(out_channels, passes)
         self.nonlin1 = nn.ReLU(inplace=True)
         self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.conv2 = nn.Conv2d(
             out_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False
         )
-        self.norm2 = nn.BatchNorm2d(out_channels)
+        self.norm2 = PassBatchNorm2d(out_channels, passes)
         self.nonlin2 = nn.ReLU(inplace=True)
         self.output = nn.Identity()
 
-    def forward(self, inp: torch.Tensor, downsample: bool = True) -> torch.Tensor:
-        stride = 2 if downsample else 1
+    def forward(self, inp: torch.Tensor, pass_index: int = 0) -> torch.Tensor:
+        stride = 2 if pass_index == 0 else 1
         x = nn.functional.conv2d(inp, self.conv1.weight, stride=stride, padding=3)
-        x = self.nonlin1(self.norm1(x))
+        x = self.nonlin1(self.norm1(x, pass_index))
         x = nn.functional.max_pool2d(x, kernel_size=3, stride=stride, padding=1)
-        x = self.nonlin2(self.norm2(self.conv2(x)))
+        x = self.nonlin2(self.norm2(self.conv2(x), pass_index))
         return self.output(x)
 
 
@@ -114,9 +140,9 @@ class CORnetS100(nn.Module):
             raise ValueError(f"outer_times must be >= 1, got {outer_times}")
         c1, c2, c4, c_it = (max(1, round(c * width)) for c in (64, 128, 256, 512))
         self.outer_times = outer_times
-        self.V1 = VOneBlock(3, c1)
-        self.V2 = CORblockS(c1, c2, times=2)
-        self.V4 = CORblockS(c2, c4, times=4)
+        self.V1 = VOneBlock(3, c1, passes=outer_times)
+        self.V2 = CORblockS(c1, c2, times=2, passes=outer_times)
+        self.V4 = CORblockS(c2, c4, times=4, passes=outer_times)
         self.IT = CORblockS(c4, c_it, times=2)
         self.Decoder = Decoder(c_it, num_classes)
         self.V4_to_V1 = nn.Conv2d(c4, 3, kernel_size=1, stride=1, padding=1, bias=False)
@@ -124,17 +150,16 @@ class CORnetS100(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for t in range(self.outer_times):
-            first = t == 0
-            if not first:
+            if t > 0:
                 x = self.V4_to_V1(x)
-            x = self.V1(x, downsample=first)
-            x = self.V2(x, downsample=first)
-            x = self.V4(x, downsample=first)
+            x = self.V1(x, t)
+            x = self.V2(x, t)
+            x = self.V4(x, t)
         return self.Decoder(self.IT(x))
 
 
 def _init_like_original(model: nn.Module) -> None:
-    """He-normal convs (fan-out) and unit BatchNorm; Linear keeps PyTorch's default as the original."""
+    """He-normal convs (fan-out) and unit BatchNorm; Linear keeps the PyTorch default."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
@@ -154,17 +179,27 @@ def load_cornet_weights(model: CORnetS100, path: str | Path) -> list[str]:
     payload = safe_torch_load(path)
     state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
     if not isinstance(state, dict) or not state:
-        raise ValueError(f"{path}: expected a state dict of tensors, found {type(payload).__name__}")
+        raise BadInputError(path, f"expected a state dict, found {type(payload).__name__}")
     renamed = {_canonical_key(k): v for k, v in state.items() if torch.is_tensor(v)}
     own = model.state_dict()
+    missing = (k for k in own if k not in renamed)
+    renamed |= {k: renamed[s] for k in missing if (s := _shared_statistic(k)) in renamed}
     usable = {k: v for k, v in renamed.items() if k in own and own[k].shape == v.shape}
     if not usable:
-        raise ValueError(f"{path}: no tensor matches the CORnet-S100 layout")
+        raise BadInputError(path, "no tensor matches the CORnet-S100 layout")
     model.load_state_dict(usable, strict=False)
     left = sorted(k for k in own if k not in usable)
     if left:
-        log.warning("%s: %d tensors kept their initial values: %s", path, len(left), ", ".join(left))
+        log.warning(
+            "%s: %d tensors keep their initial values: %s", path, len(left), ", ".join(left)
+        )
     return left
+
+
+def _shared_statistic(key: str) -> str | None:
+    """`...running_mean` for a per-pass `...running_mean_pass2` key, as stored by the original."""
+    stem, sep, index = key.rpartition("_pass")
+    return stem if sep and index.isdigit() else None
 
 
 def _canonical_key(key: str) -> str:

@@ -12,7 +12,7 @@ from visionflow.metrics.classification import topk_correct
 
 
 class ImageClassifier(L.LightningModule):
-    """Wraps `model`; `hparams` (plain values) are saved in every checkpoint and drive the optimiser."""
+    """Wraps `model`; `hparams` (plain values) go into every checkpoint and set the optimiser."""
 
     def __init__(self, model: nn.Module, hparams: dict[str, Any]) -> None:
         super().__init__()
@@ -57,4 +57,5 @@ class ImageClassifier(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.StepLR(
             optimizer, step_size=hp.step_size, gamma=hp.gamma
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        schedule = {"scheduler": scheduler, "interval": "epoch"}
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
