@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 import yaml
 from torchvision.transforms import v2
 
@@ -21,34 +20,23 @@ from visionflow.train.sampling import SeededImageDataset
 
 log = logging.getLogger(__name__)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # Settings that change how a run executes but not what it computes.
 EXECUTION_KEYS = ("workers", "devices")
 
 
 def train_transform(crop_size: int, min_crop_scale: float) -> v2.Compose:
-    """RandomResizedCrop + horizontal flip on uint8 images, then ImageNet normalisation."""
+    """RandomResizedCrop + horizontal flip on uint8 images (normalised later, on the device)."""
     return v2.Compose(
         [
             v2.RandomResizedCrop(crop_size, scale=(min_crop_scale, 1.0), antialias=True),
             v2.RandomHorizontalFlip(),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )
 
 
 def eval_transform(resize_size: int, crop_size: int) -> v2.Compose:
-    """Resize (short side) + CenterCrop, then ImageNet normalisation."""
-    return v2.Compose(
-        [
-            v2.Resize(resize_size, antialias=True),
-            v2.CenterCrop(crop_size),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
-    )
+    """Resize (short side) + CenterCrop on uint8 images."""
+    return v2.Compose([v2.Resize(resize_size, antialias=True), v2.CenterCrop(crop_size)])
 
 
 def build_model(hparams: dict[str, Any]) -> CORnetS100:
