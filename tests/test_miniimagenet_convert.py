@@ -224,3 +224,15 @@ def test_skip_drops_a_class_whose_train_images_are_all_bad(raw: Path, tmp_path: 
     assert skipped["source"].iloc[-1] == str(raw / "val" / A / "va1.JPEG")
     assert set(zip(manifest["wnid"], manifest["label"], strict=True)) == {(B, 0)}
     assert PackedImages(tmp_path / "packed", "val").classes == [B]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_packed_images_damaged_array_names_the_file(raw: Path, tmp_path: Path, damage) -> None:
+    out = tmp_path / "store"
+    prepare(raw, out, short_side=SHORT)
+    array = out / "train.npy"
+    data = array.read_bytes()
+    array.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not an array")
+    images = PackedImages(out, "train")
+    with pytest.raises(BadInputError, match="train.npy"):
+        images.image(0)

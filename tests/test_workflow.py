@@ -103,3 +103,19 @@ def test_demo_target_as_documented(tmp_path):
     assert summary_run.returncode == 0
     summary = pd.read_csv(workdir / "results" / "cornet" / "summary.csv")
     assert (summary["final_val_top1"] > 0.3).all()
+
+
+def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
+    workdir = workdir_copy(tmp_path)
+    raw = tmp_path / "MiniImageNet"
+    for split in ("train", "val"):
+        (raw / split / "n01532829").mkdir(parents=True)
+    result = snakemake(
+        workdir, "all", "-n", "-p", "--configfile", "config/paper.yaml",
+        "--config", f"miniimagenet={{root: {raw}}}",
+    )  # fmt: skip
+    jobs = planned_jobs(result.stdout)
+    assert "demo_miniimagenet" not in jobs and jobs["train_cornet"] == 4
+    assert f"--root {raw}" in result.stdout
+    for setting in ('"lr": 0.1', '"epochs": 43', '"width": 1.0', '"step_size": 20'):
+        assert setting in result.stdout

@@ -293,7 +293,16 @@ class PackedImages:
     def _data(self) -> np.ndarray:
         """The split's flat uint8 array, memory-mapped on first use."""
         if self._array is None:
-            self._array = np.load(self.array_path, mmap_mode="r")
+            try:
+                self._array = np.load(self.array_path, mmap_mode="r")
+            except ValueError as exc:  # truncated or not an .npy file
+                raise BadInputError(self.array_path, f"unreadable packed array ({exc})") from exc
+            expected = int((self._shapes.prod(axis=1) * 3 + self._offsets).max(initial=0))
+            if self._array.ndim != 1 or self._array.size < expected:
+                raise BadInputError(
+                    self.array_path,
+                    f"expected at least {expected} uint8 values, found shape {self._array.shape}",
+                )
         return self._array
 
     def image(self, index: int) -> torch.Tensor:
