@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +13,19 @@ from lightning.pytorch.trainer.states import TrainerFn
 
 from visionflow.io import write_table
 
-METRIC_COLUMNS = ["epoch", "split", "loss", "top1", "top5", "lr", "duration"]
-
 
 class EpochMetricsWriter(L.Callback):
     """Writes metrics.csv, one row per epoch and split; epoch 0 is validation before training.
 
-    The rows are part of the checkpoint, so a resumed run rewrites exactly the rows of
-    the epochs it kept and continues from there.
+    Columns: epoch, split, the logged `metrics` (`<split>/<name>`), lr, duration. The rows
+    are part of the checkpoint, so a resumed run rewrites exactly the rows of the epochs it
+    kept and continues from there.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, metrics: Sequence[str]) -> None:
         self.path = Path(path)
+        self.metrics = tuple(metrics)
+        self.columns = ["epoch", "split", *self.metrics, "lr", "duration"]
         self.rows: list[dict[str, Any]] = []
         self._started: dict[str, float] = {}
         self._durations: dict[str, float] = {}
@@ -59,8 +61,8 @@ class EpochMetricsWriter(L.Callback):
         self.rows = [r for r in self.rows if r["epoch"] < epoch]
         for split in splits:
             row = {"epoch": epoch, "split": split, "lr": lr}
-            row |= {k: float(metrics[f"{split}/{k}"]) for k in ("loss", "top1", "top5")}
+            row |= {k: float(metrics[f"{split}/{k}"]) for k in self.metrics}
             row["duration"] = self._durations.get(split, float("nan"))
             self.rows.append(row)
         if trainer.is_global_zero:
-            write_table(self.path, pd.DataFrame(self.rows, columns=METRIC_COLUMNS))
+            write_table(self.path, pd.DataFrame(self.rows, columns=self.columns))

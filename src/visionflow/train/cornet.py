@@ -70,7 +70,13 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
     )
     module = ImageClassifier(model, hparams)
     return engine.fit(
-        module, datamodule, run_dir, epochs=settings["epochs"], devices=settings["devices"]
+        module,
+        datamodule,
+        run_dir,
+        epochs=settings["epochs"],
+        metrics=("loss", "top1", "top5"),
+        best_by="top1",
+        devices=settings["devices"],
     )
 
 

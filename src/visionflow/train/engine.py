@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +52,23 @@ def fit(
     run_dir: Path,
     *,
     epochs: int,
+    metrics: Sequence[str],
+    best_by: str,
     devices: int | str = "auto",
 ) -> Path:
     """Train `module` into `run_dir`, resuming from its last checkpoint; returns best.ckpt.
 
-    Writes metrics.csv (validation before the first epoch, then train and val per epoch),
-    checkpoints/last.ckpt after every epoch and checkpoints/best.ckpt (highest val top-1)
-    when training ends.
+    `metrics` are the names the module logs as `train/<name>` and `val/<name>`; `best_by`
+    is the one whose highest validation value picks best.ckpt. Writes metrics.csv
+    (validation before the first epoch, then train and val per epoch),
+    checkpoints/last.ckpt after every epoch and checkpoints/best.ckpt when training ends.
     """
     ckpt_dir = run_dir / "checkpoints"
     resume = resume_checkpoint(ckpt_dir, dict(module.hparams))
     best = ModelCheckpoint(
         dirpath=ckpt_dir,
-        filename="top1-epoch{epoch:03d}",
-        monitor="val/top1",
+        filename=f"{best_by}-epoch{{epoch:03d}}",
+        monitor=f"val/{best_by}",
         mode="max",
         save_on_train_epoch_end=True,
         auto_insert_metric_name=False,
@@ -82,7 +86,7 @@ def fit(
         accelerator="auto",
         devices=devices,
         precision=precision(),
-        callbacks=[EpochMetricsWriter(run_dir / "metrics.csv"), best, last],
+        callbacks=[EpochMetricsWriter(run_dir / "metrics.csv", metrics), best, last],
         logger=[
             CSVLogger(run_dir / "logs", name="csv"),
             TensorBoardLogger(run_dir / "logs", name="tensorboard"),
