@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
+import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
 from visionflow.io import write_table
@@ -17,9 +18,9 @@ from visionflow.io import write_table
 class EpochMetricsWriter(L.Callback):
     """Writes metrics.csv, one row per epoch and split; epoch 0 is validation before training.
 
-    Columns: epoch, split, the logged `metrics` (`<split>/<name>`), lr, duration. The rows
-    are part of the checkpoint, so a resumed run rewrites exactly the rows of the epochs it
-    kept and continues from there.
+    Columns: epoch, split, the logged `metrics` (`<split>/<name>`), the lr the epoch trained
+    with, duration. The rows are part of the checkpoint, so a resumed run rewrites exactly
+    the rows of the epochs it kept and continues from there.
     """
 
     def __init__(self, path: str | Path, metrics: Sequence[str]) -> None:
@@ -29,6 +30,7 @@ class EpochMetricsWriter(L.Callback):
         self.rows: list[dict[str, Any]] = []
         self._started: dict[str, float] = {}
         self._durations: dict[str, float] = {}
+        self._lr = float("nan")
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [dict(r) for r in self.rows]}
@@ -37,6 +39,8 @@ class EpochMetricsWriter(L.Callback):
         self.rows = [dict(r) for r in state_dict["rows"]]
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Read now: epoch-interval schedulers step before on_train_epoch_end runs.
+        self._lr = trainer.optimizers[0].param_groups[0]["lr"]
         self._started["train"] = time.perf_counter()
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -57,7 +61,7 @@ class EpochMetricsWriter(L.Callback):
 
     def _record(self, trainer: L.Trainer, epoch: int, splits: list[str]) -> None:
         metrics = trainer.callback_metrics
-        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+        lr = self._lr if epoch > 0 else float("nan")
         self.rows = [r for r in self.rows if r["epoch"] < epoch]
         for split in splits:
             row = {"epoch": epoch, "split": split, "lr": lr}
@@ -66,3 +70,22 @@ class EpochMetricsWriter(L.Callback):
             self.rows.append(row)
         if trainer.is_global_zero:
             write_table(self.path, pd.DataFrame(self.rows, columns=self.columns))
+
+
+class RngStateKeeper(L.Callback):
+    """Stores the torch RNG states in every checkpoint and restores them on resume.
+
+    Data order and augmentation have their own per-epoch seeds; this keeps the stream
+    that layers such as dropout draw from continuous across an interruption.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        torch.set_rng_state(state_dict["cpu"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from visionflow.io import BadInputError, copy_file, safe_torch_load
-from visionflow.train.callbacks import EpochMetricsWriter
+from visionflow.train.callbacks import EpochMetricsWriter, RngStateKeeper
 from visionflow.train.checkpoint_io import AtomicCheckpointIO
 
 log = logging.getLogger(__name__)
@@ -53,28 +53,31 @@ def fit(
     *,
     epochs: int,
     metrics: Sequence[str],
-    best_by: str,
+    best_by: str | None,
     devices: int | str = "auto",
 ) -> Path:
-    """Train `module` into `run_dir`, resuming from its last checkpoint; returns best.ckpt.
+    """Train `module` into `run_dir`, resuming from its last checkpoint; returns the published one.
 
     `metrics` are the names the module logs as `train/<name>` and `val/<name>`; `best_by`
-    is the one whose highest validation value picks best.ckpt. Writes metrics.csv
-    (validation before the first epoch, then train and val per epoch),
-    checkpoints/last.ckpt after every epoch and checkpoints/best.ckpt when training ends.
+    is the one whose highest validation value picks checkpoints/best.ckpt, or None to
+    publish the final epoch's model as checkpoints/final.ckpt. Writes metrics.csv
+    (validation before the first epoch, then train and val per epoch) and
+    checkpoints/last.ckpt after every epoch.
     """
     ckpt_dir = run_dir / "checkpoints"
     resume = resume_checkpoint(ckpt_dir, dict(module.hparams))
-    best = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename=f"{best_by}-epoch{{epoch:03d}}",
-        monitor=f"val/{best_by}",
-        mode="max",
-        save_on_train_epoch_end=True,
-        auto_insert_metric_name=False,
-        enable_version_counter=False,
-    )
-    # Unmonitored, so it is rewritten after every epoch whatever val/top1 did.
+    best = None
+    if best_by is not None:
+        best = ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename=f"{best_by}-epoch{{epoch:03d}}",
+            monitor=f"val/{best_by}",
+            mode="max",
+            save_on_train_epoch_end=True,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        )
+    # Unmonitored, so it is rewritten after every epoch whatever the metrics did.
     last = ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="last",
@@ -86,7 +89,12 @@ def fit(
         accelerator="auto",
         devices=devices,
         precision=precision(),
-        callbacks=[EpochMetricsWriter(run_dir / "metrics.csv", metrics), best, last],
+        callbacks=[
+            EpochMetricsWriter(run_dir / "metrics.csv", metrics),
+            RngStateKeeper(),
+            *([best] if best else []),
+            last,
+        ],
         logger=[
             CSVLogger(run_dir / "logs", name="csv"),
             TensorBoardLogger(run_dir / "logs", name="tensorboard"),
@@ -100,9 +108,10 @@ def fit(
     if resume is None:
         trainer.validate(module, datamodule=datamodule, verbose=False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
-    published = ckpt_dir / "best.ckpt"
+    source = Path(best.best_model_path) if best else ckpt_dir / "last.ckpt"
+    published = ckpt_dir / ("best.ckpt" if best else "final.ckpt")
     if trainer.is_global_zero:
-        copy_file(best.best_model_path, published)
+        copy_file(source, published)
     return published
 
 
