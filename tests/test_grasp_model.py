@@ -115,3 +115,11 @@ def test_bad_weights_file_names_it(tmp_path):
     )
     with pytest.raises(BadInputError, match="expected shape"):
         load_alexnet_features(AlexnetMap(), wrong)
+
+
+def test_unreached_last_row_and_column_have_zero_confidence():
+    torch.manual_seed(0)
+    with torch.no_grad():
+        confidence = AlexnetMap().eval()(torch.randn(1, 4, 224, 224))[0, 5]
+    assert (confidence[-1] == 0).all() and (confidence[:, -1] == 0).all()
+    assert (confidence[:-1, :-1] > 0).all()

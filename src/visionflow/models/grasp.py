@@ -92,7 +92,13 @@ class AlexnetMap(nn.Module):
             rgb, depth = rgb[:, :3], rgb[:, 3:4]
         x = torch.cat((self.rgb_features(rgb), self.d_features(depth.expand(-1, 3, -1, -1))), 1)
         x = self.features(x)
-        return torch.cat((self.grasp(x), self.confidence(x)), dim=1)
+        confidence = self.confidence(x)
+        # The heads' output_padding adds a last row and column that no input reaches; their
+        # confidence would be sigmoid(bias) alone and win the argmax early in training.
+        reached = torch.ones_like(confidence)
+        reached[..., -1, :] = 0
+        reached[..., :, -1] = 0
+        return torch.cat((self.grasp(x), confidence * reached), dim=1)
 
 
 def load_alexnet_features(model: AlexnetMap, path: str | Path | None) -> bool:
