@@ -62,6 +62,13 @@ def write_table(path: str | Path, frame: Any) -> None:
             frame.to_csv(tmp, index=False)
 
 
+def write_markdown_table(path: str | Path, frame: Any) -> None:
+    """Atomically write a pandas DataFrame as a GitHub-flavoured markdown table."""
+    cells = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row] for row in frame.values]
+    lines = [list(map(str, frame.columns)), ["---"] * len(frame.columns), *cells]
+    write_text(path, "\n".join("| " + " | ".join(line) + " |" for line in lines) + "\n")
+
+
 def copy_file(src: str | Path, dst: str | Path) -> None:
     """Atomically copy `src` to `dst`."""
     with atomic_path(dst) as tmp:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -12,10 +12,13 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from cycler import cycler  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Polygon  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from visionflow.io import atomic_path  # noqa: E402
@@ -43,6 +46,7 @@ STYLE = {
     "lines.markersize": 5,
 }
 
+TOP_K = ("top1", "top5")
 SUMMARY_COLUMNS = [
     "run",
     "best_epoch",
@@ -57,6 +61,13 @@ SUMMARY_COLUMNS = [
 ]
 
 
+def _save(fig: Figure, path: Path) -> None:
+    """Lay out `fig` and write it atomically in the format named by the suffix of `path`."""
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png")
+
+
 @contextlib.contextmanager
 def _figure(path: Path) -> Iterator[Axes]:
     """Yield styled axes; on success lay out and save the figure atomically to `path`."""
@@ -66,16 +77,29 @@ def _figure(path: Path) -> Iterator[Axes]:
         try:
             yield ax
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            fig.tight_layout()
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png")
+            _save(fig, path)
         finally:
             plt.close(fig)
 
 
-def _split(frame: pd.DataFrame, run: str, split: str, required: bool) -> pd.DataFrame:
+@contextlib.contextmanager
+def _image_grid(path: Path, rows: int, cols: int, cell: float = 2.6) -> Iterator[np.ndarray]:
+    """Yield a (rows, cols) array of styled axes without grids; save atomically on success."""
+    path = Path(path)
+    with plt.rc_context(STYLE | {"axes.grid": False}):
+        fig, axes = plt.subplots(rows, cols, figsize=(cell * cols, cell * rows), squeeze=False)
+        try:
+            yield axes
+            _save(fig, path)
+        finally:
+            plt.close(fig)
+
+
+def _split(
+    frame: pd.DataFrame, run: str, split: str, required: bool, columns: Sequence[str]
+) -> pd.DataFrame:
     """Rows of one split sorted by epoch (last row wins for a repeated epoch)."""
-    missing = {"epoch", "split", "loss", "top1", "top5"} - set(frame.columns)
+    missing = {"epoch", "split", *columns} - set(frame.columns)
     if missing:
         raise ValueError(f"run {run!r}: metrics lack columns {sorted(missing)}")
     rows = frame[frame["split"] == split].drop_duplicates("epoch", keep="last")
@@ -96,7 +120,7 @@ def plot_top1(
     _check_runs(runs)
     with _figure(path) as ax:
         for run, frame in runs.items():
-            val = _split(frame, run, "val", required=True)
+            val = _split(frame, run, "val", required=True, columns=TOP_K)
             ax.plot(val["epoch"], 100 * val["top1"], marker="o", label=run)
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation top-1 (%)")
@@ -104,26 +128,43 @@ def plot_top1(
         ax.legend()
 
 
-def plot_loss(runs: Mapping[str, pd.DataFrame], path: Path, title: str = "Loss") -> None:
-    """Plot train (solid) and validation (dashed) loss against epoch, one colour per run."""
+def _train_val_curves(
+    runs: Mapping[str, pd.DataFrame], path: Path, column: str, ylabel: str, title: str
+) -> None:
+    """Plot train (solid) and validation (dashed) `column` against epoch, one colour per run."""
     _check_runs(runs)
     with _figure(path) as ax:
         handles = []
         for i, (run, frame) in enumerate(runs.items()):
             color = COLORS[i % len(COLORS)]
-            val = _split(frame, run, "val", required=True)
-            train = _split(frame, run, "train", required=False)
-            ax.plot(train["epoch"], train["loss"], color=color, linestyle="-")
-            ax.plot(val["epoch"], val["loss"], color=color, linestyle="--")
+            val = _split(frame, run, "val", required=True, columns=[column])
+            train = _split(frame, run, "train", required=False, columns=[column])
+            ax.plot(train["epoch"], train[column], color=color, linestyle="-")
+            ax.plot(val["epoch"], val[column], color=color, linestyle="--")
             handles.append(Line2D([], [], color=color, linewidth=6, label=run))
         handles += [
             Line2D([], [], color="0.3", linestyle="-", label="train"),
             Line2D([], [], color="0.3", linestyle="--", label="validation"),
         ]
         ax.set_xlabel("epoch")
-        ax.set_ylabel("cross-entropy loss")
+        ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.legend(handles=handles)
+
+
+def plot_loss(
+    runs: Mapping[str, pd.DataFrame],
+    path: Path,
+    title: str = "Loss",
+    ylabel: str = "cross-entropy loss",
+) -> None:
+    """Plot train (solid) and validation (dashed) loss, one colour per run."""
+    _train_val_curves(runs, path, "loss", ylabel, title)
+
+
+def plot_accuracy(runs: Mapping[str, pd.DataFrame], path: Path, title: str = "Accuracy") -> None:
+    """Plot train (solid) and validation (dashed) task accuracy, one colour per run."""
+    _train_val_curves(runs, path, "accuracy", "accuracy", title)
 
 
 def summarize_runs(runs: Mapping[str, pd.DataFrame], tests: Mapping[str, dict]) -> pd.DataFrame:
@@ -134,7 +175,7 @@ def summarize_runs(runs: Mapping[str, pd.DataFrame], tests: Mapping[str, dict]) 
     """
     rows = []
     for run, frame in runs.items():
-        val = _split(frame, run, "val", required=True).reset_index(drop=True)
+        val = _split(frame, run, "val", required=True, columns=TOP_K).reset_index(drop=True)
         if val["top1"].isna().all():
             raise ValueError(f"run {run!r} has no validation top-1 values")
         best = val.loc[val["top1"].idxmax()]
@@ -155,3 +196,72 @@ def summarize_runs(runs: Mapping[str, pd.DataFrame], tests: Mapping[str, dict]) 
             }
         )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+TRUTH_COLOR, PREDICTED_COLOR = COLORS[2], COLORS[3]
+
+
+def _draw_rectangles(ax: Axes, corners: Sequence[np.ndarray], color: str, width: float) -> None:
+    for rectangle in corners:
+        ax.add_patch(Polygon(rectangle, closed=True, fill=False, edgecolor=color, linewidth=width))
+
+
+def _image_axes(ax: Axes, image: np.ndarray, title: str) -> None:
+    ax.imshow(image)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_grasp_rectangles(
+    rgb: np.ndarray, path: Path, corners: Sequence[np.ndarray], title: str = ""
+) -> None:
+    """Draw grasp rectangles, given as (4, 2) corner arrays in pixels, over an RGB image."""
+    with _image_grid(path, 1, 1, cell=5.0) as axes:
+        ax = axes[0, 0]
+        _image_axes(ax, rgb, title)
+        _draw_rectangles(ax, corners, TRUTH_COLOR, 1.2)
+
+
+def plot_prediction_grid(panels: Sequence[Mapping], path: Path, per_row: int = 2) -> None:
+    """Per sample: RGB with ground-truth (green) and predicted (red) rectangles, then confidence.
+
+    Each panel maps "rgb", "truth" and "predicted" (lists of (4, 2) corners), "confidence"
+    (an H x W map in [0, 1]) and "title".
+    """
+    if not panels:
+        raise ValueError("no prediction panels to plot")
+    rows = math.ceil(len(panels) / per_row)
+    with _image_grid(path, rows, 2 * per_row) as axes:
+        for ax in axes.flat:
+            ax.axis("off")
+        for i, panel in enumerate(panels):
+            image_ax, confidence_ax = axes[i // per_row, 2 * (i % per_row) : 2 * (i % per_row) + 2]
+            image_ax.axis("on")
+            _image_axes(image_ax, panel["rgb"], panel["title"])
+            _draw_rectangles(image_ax, panel["truth"], TRUTH_COLOR, 0.8)
+            _draw_rectangles(image_ax, panel["predicted"], PREDICTED_COLOR, 2.0)
+            confidence_ax.axis("on")
+            _image_axes(confidence_ax, panel["confidence"], "confidence")
+            confidence_ax.images[0].set(cmap="magma", clim=(0, 1))
+
+
+def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path) -> None:
+    """Confusion counts (rows true, columns predicted) as a row-normalised heatmap."""
+    matrix = np.asarray(matrix)
+    if matrix.shape != (len(names), len(names)):
+        raise ValueError(f"confusion matrix {matrix.shape} does not match {len(names)} classes")
+    totals = matrix.sum(axis=1, keepdims=True)
+    fractions = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+    with _image_grid(path, 1, 1, cell=5.5) as axes:
+        ax = axes[0, 0]
+        ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+        for (row, col), count in np.ndenumerate(matrix):
+            color = "white" if fractions[row, col] > 0.5 else "black"
+            ax.text(col, row, str(count), ha="center", va="center", color=color, fontsize=9)
+        ticks = range(len(names))
+        ax.set_xticks(ticks, names, rotation=30, ha="right")
+        ax.set_yticks(ticks, names)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        ax.set_title(f"CLS confusion ({int(matrix.sum())} samples)")
