@@ -9,11 +9,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import yaml
 
-from visionflow.io import BadInputError, write_json, write_table
+from visionflow.data.jacquard import DEFAULT_CLASSES
+from visionflow.io import BadInputError, write_json, write_markdown_table, write_table
 
 Handler = Callable[[argparse.Namespace], None]
 
@@ -22,6 +24,89 @@ def _demo_miniimagenet(args: argparse.Namespace) -> None:
     from visionflow.demo.miniimagenet import generate
 
     generate(args.out, args.classes, args.train_per_class, args.val_per_class, args.seed)
+
+
+def _demo_jacquard(args: argparse.Namespace) -> None:
+    from visionflow.demo.jacquard import generate
+
+    generate(
+        args.out,
+        args.classes,
+        args.objects_per_class,
+        args.views_per_object,
+        size=args.size,
+        seed=args.seed,
+    )
+
+
+def _prepare_jacquard(args: argparse.Namespace) -> None:
+    from visionflow.data.jacquard import prepare
+
+    prepare(args.root, args.out, args.classes, args.size, args.on_bad_sample, args.workers)
+
+
+def _show_jacquard(args: argparse.Namespace) -> None:
+    from visionflow import plots
+    from visionflow.data.jacquard import PackedJacquard, locate_view, maps_to_rectangles
+    from visionflow.metrics.grasp import rectangle_corners
+
+    split, index = locate_view(args.data, args.object, args.view)
+    sample = PackedJacquard(args.data, split)[index]
+    rgb = np.rot90(sample["rgb"], args.rotation)
+    rectangles = maps_to_rectangles(sample["maps"][args.rotation], args.threshold)
+    corners = [rectangle_corners(*r) for r in rectangles]
+    title = (
+        f"{args.object} ({split}), rotated {90 * args.rotation} deg: "
+        f"{len(corners)} rectangles from the map"
+    )
+    plots.plot_grasp_rectangles(np.ascontiguousarray(rgb), args.out, corners, title=title)
+
+
+def _train_grasp(args: argparse.Namespace) -> None:
+    from visionflow.train import grasp
+
+    grasp.train(args.data, args.run_dir, json.loads(args.settings))
+
+
+def _test_grasp(args: argparse.Namespace) -> None:
+    from visionflow.train import grasp
+
+    metrics = grasp.test(args.ckpt, args.data, args.split, args.batch_size, args.workers)
+    write_json(args.out, metrics)
+    print(json.dumps(metrics, indent=2))
+
+
+def _vis_grasp(args: argparse.Namespace) -> None:
+    from visionflow import plots
+    from visionflow.train import grasp
+
+    panels = grasp.prediction_panels(args.ckpt, args.data, args.samples)
+    plots.plot_prediction_grid(panels, args.out)
+
+
+def _confusion_grasp(args: argparse.Namespace) -> None:
+    from visionflow import plots
+    from visionflow.train import grasp
+
+    matrix, names = grasp.confusion(args.ckpt, args.data)
+    plots.plot_confusion_matrix(matrix, names, args.out)
+
+
+def _plot_grasp(args: argparse.Namespace) -> None:
+    from visionflow import plots
+
+    runs = _run_history(args.runs, lambda settings: settings["task"].upper())
+    plots.plot_accuracy(runs, args.accuracy, title="NeuroVis: CLS and GRASP accuracy")
+    plots.plot_loss(runs, args.loss, ylabel="double-log loss")
+
+
+def _summarize_grasp(args: argparse.Namespace) -> None:
+    from visionflow.train import grasp
+
+    table = grasp.summarize(args.runs)
+    write_table(args.out, table)
+    write_markdown_table(args.markdown, table)
+    print(table.to_string(index=False))
 
 
 def _prepare_miniimagenet(args: argparse.Namespace) -> None:
@@ -52,19 +137,23 @@ def _test_cornet(args: argparse.Namespace) -> None:
     print(json.dumps(metrics, indent=2))
 
 
-def _run_history(run_dirs: Sequence[Path]) -> dict[str, pd.DataFrame]:
-    """metrics.csv of each run dir, keyed by a legend label from its config.yaml."""
+def _run_history(run_dirs: Sequence[Path], label: Callable[[dict], str]) -> dict[str, pd.DataFrame]:
+    """metrics.csv of each run dir, keyed by `label` of its config.yaml settings."""
     runs = {}
     for run_dir in run_dirs:
         settings = yaml.safe_load((run_dir / "config.yaml").read_text())
-        runs[f"outer_times={settings['outer_times']}"] = pd.read_csv(run_dir / "metrics.csv")
+        runs[label(settings)] = pd.read_csv(run_dir / "metrics.csv")
     return runs
+
+
+def _outer_times_label(settings: dict) -> str:
+    return f"outer_times={settings['outer_times']}"
 
 
 def _plot_cornet(args: argparse.Namespace) -> None:
     from visionflow import plots
 
-    runs = _run_history(args.runs)
+    runs = _run_history(args.runs, _outer_times_label)
     plots.plot_top1(runs, args.top1, title="CORnet-S100: validation top-1")
     plots.plot_loss(runs, args.loss)
 
@@ -72,7 +161,7 @@ def _plot_cornet(args: argparse.Namespace) -> None:
 def _summarize_cornet(args: argparse.Namespace) -> None:
     from visionflow import plots
 
-    runs = _run_history(args.runs)
+    runs = _run_history(args.runs, _outer_times_label)
     tests = {
         label: json.loads((run_dir / "eval" / "test.json").read_text())
         for label, run_dir in zip(runs, args.runs, strict=True)
@@ -101,6 +190,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-per-class", type=int, default=60)
     p.add_argument("--val-per-class", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+
+    p = _add(demo_verbs, "jacquard", _demo_jacquard, "Jacquard-style RGB/TIFF/mask/grasps folders")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES))
+    p.add_argument("--objects-per-class", type=int, default=6)
+    p.add_argument("--views-per-object", type=int, default=2)
+    p.add_argument("--size", type=int, default=256, help="side of the raw images")
+    p.add_argument("--seed", type=int, default=0)
+
+    jacquard = areas.add_parser("jacquard", help="Jacquard grasping dataset")
+    jacquard_verbs = jacquard.add_subparsers(dest="verb", required=True)
+    p = _add(jacquard_verbs, "prepare", _prepare_jacquard, "resize, build grasp maps, pack")
+    p.add_argument("--root", type=Path, required=True, help="folder with train/ and test/")
+    p.add_argument("--out", type=Path, required=True, help="prepared store directory")
+    p.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES))
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--on-bad-sample", choices=["error", "skip"], default="error")
+    p.add_argument("--workers", type=int, default=1)
+    p = _add(jacquard_verbs, "show", _show_jacquard, "draw a stored map's rectangles on its RGB")
+    p.add_argument("object", help="object id (or a unique prefix of it)")
+    p.add_argument("--data", type=Path, required=True, help="prepared Jacquard store")
+    p.add_argument("--view", type=int, help="view number n of the object (default: its first)")
+    p.add_argument("--rotation", type=int, choices=range(4), default=0, help="quarter turns")
+    p.add_argument("--threshold", type=float, default=0.5, help="minimum map confidence")
+    p.add_argument("--out", type=Path, required=True)
+
+    grasp = areas.add_parser("grasp", help="NeuroVis CLS/GRASP experiment on Jacquard")
+    grasp_verbs = grasp.add_subparsers(dest="verb", required=True)
+    p = _add(grasp_verbs, "train", _train_grasp, "train one task (resumes if interrupted)")
+    p.add_argument("--data", type=Path, required=True, help="prepared Jacquard store")
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--settings", required=True, help="JSON object of run settings")
+    p = _add(grasp_verbs, "test", _test_grasp, "loss and accuracy of a checkpoint")
+    p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="prepared Jacquard store")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--workers", type=int, default=0)
+    for name, handler, help in (
+        ("vis", _vis_grasp, "predicted vs ground-truth rectangles on test views"),
+        ("confusion", _confusion_grasp, "CLS confusion matrix on the test split"),
+    ):
+        p = _add(grasp_verbs, name, handler, help)
+        p.add_argument("--ckpt", type=Path, required=True)
+        p.add_argument("--data", type=Path, required=True, help="prepared Jacquard store")
+        p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    grasp_verbs.choices["vis"].add_argument("--samples", type=int, default=8)
+    p = _add(grasp_verbs, "plot", _plot_grasp, "accuracy and loss curves of the task runs")
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories")
+    p.add_argument("--accuracy", type=Path, required=True, help="PNG to write")
+    p.add_argument("--loss", type=Path, required=True, help="PNG to write")
+    p = _add(grasp_verbs, "summarize", _summarize_grasp, "the train/test accuracy table")
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories")
+    p.add_argument("--out", type=Path, required=True, help="CSV to write")
+    p.add_argument("--markdown", type=Path, required=True, help="markdown twin to write")
 
     mini = areas.add_parser("miniimagenet", help="MiniImageNet dataset")
     mini_verbs = mini.add_subparsers(dest="verb", required=True)
