@@ -28,7 +28,8 @@ lint: $(STAMP)
 	. $(BIN)/activate && snakemake --lint
 
 bench: $(STAMP)
-	. $(BIN)/activate && python bench/data_loading.py && python bench/demo_wall_time.py
+	. $(BIN)/activate && python bench/data_loading.py && python bench/jacquard_maps.py \
+	  && python bench/demo_wall_time.py
 
 clean:
 	rm -rf data results logs benchmarks .snakemake report.html

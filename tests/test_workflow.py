@@ -13,18 +13,23 @@ from conftest import REPO, subprocess_env
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def workdir_copy(tmp_path: Path, **cornet) -> Path:
-    """The workflow files in a scratch directory, with the demo config shrunk or edited."""
+def workdir_copy(tmp_path: Path, **sections: dict) -> Path:
+    """The workflow files in a scratch directory, the demo config's sections updated."""
     for name in ("workflow", "config", "envs"):
         shutil.copytree(REPO / name, tmp_path / name)
-    write_config(tmp_path, **cornet)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for section, values in sections.items():
+        config[section].update(values)
+    write_config(tmp_path, config)
     return tmp_path
 
 
-def write_config(workdir: Path, **cornet) -> None:
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["cornet"].update(cornet)
+def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def read_config(workdir: Path) -> dict:
+    return yaml.safe_load((workdir / "config" / "config.yaml").read_text())
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -54,11 +59,13 @@ def test_dry_run_covers_the_whole_dag(tmp_path):
     assert planned_jobs(result.stdout) == {
         "all": 1, "demo_miniimagenet": 1, "prepare_miniimagenet": 1, "train_cornet": 4,
         "test_cornet": 4, "plot_cornet": 1, "summarize_cornet": 1,
+        "demo_jacquard": 1, "prepare_jacquard": 1, "train_grasp": 2, "test_grasp": 4,
+        "vis_grasp": 2, "confusion_cls": 1, "plot_grasp": 1, "summarize_grasp": 1,
     }  # fmt: skip
 
 
 def test_schema_rejects_bad_config_readably(tmp_path):
-    workdir = workdir_copy(tmp_path, lr="fast")
+    workdir = workdir_copy(tmp_path, cornet={"lr": "fast"})
     result = snakemake(workdir, "-n", check=False)
     assert result.returncode != 0
     message = result.stdout + result.stderr
@@ -66,33 +73,53 @@ def test_schema_rejects_bad_config_readably(tmp_path):
     assert "lr" in message
 
 
-def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
-    tiny = {"outer_times": [1, 2], "width": 0.125, "epochs": 2, "crop_size": 32,
-            "resize_size": 36, "batch_size": 8}  # fmt: skip
-    workdir = workdir_copy(tmp_path, **tiny)
-    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+def tiny_config(workdir: Path) -> dict:
+    """The demo config shrunk to seconds per job: few images, narrow CORnet, 1-2 epochs."""
+    config = read_config(workdir)
+    config["cornet"].update(outer_times=[1, 2], width=0.125, epochs=2, crop_size=32,
+                            resize_size=36, batch_size=8)  # fmt: skip
     config["miniimagenet"].update(short_side=40)
     config["miniimagenet"]["demo"].update(classes=3, train_per_class=8, val_per_class=4)
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    config["jacquard"]["demo"].update(objects_per_class=3, views_per_object=1, size=128)
+    config["grasp"].update(epochs=1, vis_samples=2)
+    return config
 
-    snakemake(workdir, "results/cornet/top1.png", "all")
+
+def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
+    workdir = workdir_copy(tmp_path)
+    config = tiny_config(workdir)
+    write_config(workdir, config)
+
+    snakemake(workdir, "all")
     results = workdir / "results" / "cornet"
     for name in ("top1.png", "loss.png", "summary.csv"):
         assert (results / name).stat().st_size > 0
+    for name in ("accuracy.png", "loss.png", "summary.md", "cls/vis/confusion.png",
+                 "cls/vis/predictions.png", "grasp/vis/predictions.png"):  # fmt: skip
+        assert (workdir / "results" / "grasp" / name).stat().st_size > 0
     summary = pd.read_csv(results / "summary.csv")
     assert summary["run"].tolist() == ["outer_times=1", "outer_times=2"]
     assert summary["test_top1"].between(0, 1).all()
     metrics = pd.read_csv(results / "outer2" / "metrics.csv")
     assert list(zip(metrics["epoch"], metrics["split"], strict=True)) == [
         (0, "val"), (1, "train"), (1, "val"), (2, "train"), (2, "val")]  # fmt: skip
+    grasp = pd.read_csv(workdir / "results" / "grasp" / "summary.csv")
+    assert grasp["task"].tolist() == ["CLS", "GRASP"]
+    assert grasp[["train_accuracy", "test_accuracy"]].stack().between(0, 1).all()
 
     assert "Nothing to be done" in snakemake(workdir, "-n", "all").stdout
 
     config["cornet"]["lr"] = 0.02
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    write_config(workdir, config)
     rerun = planned_jobs(snakemake(workdir, "-n", "all").stdout)
     assert rerun == {"all": 1, "train_cornet": 2, "test_cornet": 2, "plot_cornet": 1,
                      "summarize_cornet": 1}  # fmt: skip
+    config["cornet"]["lr"] = 0.05
+    config["grasp"]["lr"] = 1.0e-3
+    write_config(workdir, config)
+    rerun = planned_jobs(snakemake(workdir, "-n", "all").stdout)
+    assert rerun == {"all": 1, "train_grasp": 2, "test_grasp": 4, "vis_grasp": 2,
+                     "confusion_cls": 1, "plot_grasp": 1, "summarize_grasp": 1}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -110,12 +137,17 @@ def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
     raw = tmp_path / "MiniImageNet"
     for split in ("train", "val"):
         (raw / split / "n01532829").mkdir(parents=True)
+    jacquard = tmp_path / "top_5"
+    (jacquard / "train" / "Chair").mkdir(parents=True)
     result = snakemake(
         workdir, "all", "-n", "-p", "--configfile", "config/paper.yaml",
-        "--config", f"miniimagenet={{root: {raw}}}",
+        "--config", f"miniimagenet={{root: {raw}}}", f"jacquard={{root: {jacquard}}}",
     )  # fmt: skip
     jobs = planned_jobs(result.stdout)
     assert "demo_miniimagenet" not in jobs and jobs["train_cornet"] == 4
-    assert f"--root {raw}" in result.stdout
+    assert "demo_jacquard" not in jobs and jobs["train_grasp"] == 2
+    assert f"--root {raw}" in result.stdout and f"--root {jacquard}" in result.stdout
     for setting in ('"lr": 0.1', '"epochs": 43', '"width": 1.0', '"step_size": 20'):
+        assert setting in result.stdout
+    for setting in ('"lr": 0.0005', '"epochs": 150', '"batch_size": 2', '"step_size": 25'):
         assert setting in result.stdout

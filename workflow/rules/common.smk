@@ -31,3 +31,40 @@ def get_miniimagenet_root(wildcards):
 
 def prepared_miniimagenet(*names):
     return [os.path.join(PREPARED_MINIIMAGENET, name) for name in names]
+
+
+PREPARED_JACQUARD = "data/prepared/jacquard"
+JACQUARD_ARRAYS = ("rgb.npy", "depth.npy", "mask.npy", "maps.npy", "manifest.parquet")
+GRASP_RESOURCE_KEYS = ("tasks", "threads", "mem_mb", "runtime", "vis_samples")
+
+
+wildcard_constraints:
+    task="cls|grasp",
+    split="train|test",
+
+
+def get_jacquard_root(wildcards):
+    return config["jacquard"]["root"]
+
+
+def prepared_jacquard(*names):
+    return [os.path.join(PREPARED_JACQUARD, name) for name in names]
+
+
+def get_grasp_settings(wildcards):
+    """JSON of everything a grasp run computes from (same for both tasks but the task)."""
+    settings = {
+        k: v for k, v in config["grasp"].items() if k not in GRASP_RESOURCE_KEYS
+    }
+    settings["task"] = wildcards.task
+    settings["seed"] = config["seed"]
+    return json.dumps(settings, sort_keys=True)
+
+
+def get_grasp_figures():
+    tasks = config["grasp"]["tasks"]
+    figures = ["results/grasp/accuracy.png", "results/grasp/loss.png"]
+    figures += [f"results/grasp/{task}/vis/predictions.png" for task in tasks]
+    if "cls" in tasks:
+        figures.append("results/grasp/cls/vis/confusion.png")
+    return figures

@@ -24,3 +24,30 @@ if config["miniimagenet"]["demo"]:
             " --classes {params.demo[classes]}"
             " --train-per-class {params.demo[train_per_class]}"
             " --val-per-class {params.demo[val_per_class]} > {log:q} 2>&1"
+
+
+if config["jacquard"]["demo"]:
+
+    rule demo_jacquard:
+        output:
+            directory(config["jacquard"]["root"]),
+        log:
+            "logs/demo/jacquard.log",
+        benchmark:
+            "benchmarks/demo/jacquard.tsv"
+        conda:
+            "../../envs/visionflow.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        params:
+            demo=config["jacquard"]["demo"],
+            classes=config["jacquard"]["classes"],
+            seed=config["seed"],
+        shell:
+            "visionflow demo jacquard --out {output:q} --seed {params.seed}"
+            " --classes {params.classes:q}"
+            " --objects-per-class {params.demo[objects_per_class]}"
+            " --views-per-object {params.demo[views_per_object]}"
+            " --size {params.demo[size]} > {log:q} 2>&1"

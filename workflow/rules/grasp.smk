@@ -1,0 +1,178 @@
+rule train_grasp:
+    input:
+        prepared_jacquard(*JACQUARD_ARRAYS),
+    output:
+        metrics="results/grasp/{task}/metrics.csv",
+        final="results/grasp/{task}/checkpoints/final.ckpt",
+        config="results/grasp/{task}/config.yaml",
+    log:
+        "logs/grasp/train_{task}.log",
+    benchmark:
+        "benchmarks/grasp/train_{task}.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: config["grasp"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["grasp"]["mem_mb"],
+        runtime=config["grasp"]["runtime"],
+    params:
+        data=lambda wildcards, input: os.path.dirname(input[0]),
+        run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
+        settings=get_grasp_settings,
+    shell:
+        "visionflow --threads {threads} grasp train --data {params.data:q}"
+        " --run-dir {params.run_dir:q} --settings {params.settings:q} 2>&1 | tee {log:q}"
+
+
+rule test_grasp:
+    input:
+        prepared_jacquard(*JACQUARD_ARRAYS),
+        ckpt="results/grasp/{task}/checkpoints/final.ckpt",
+    output:
+        "results/grasp/{task}/eval/{split}.json",
+    log:
+        "logs/grasp/test_{task}_{split}.log",
+    benchmark:
+        "benchmarks/grasp/test_{task}_{split}.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: config["grasp"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["grasp"]["mem_mb"],
+        runtime=60,
+    params:
+        data=lambda wildcards, input: os.path.dirname(input[0]),
+        batch_size=16,
+    shell:
+        "visionflow --threads {threads} grasp test --ckpt {input.ckpt:q}"
+        " --data {params.data:q} --split {wildcards.split}"
+        " --batch-size {params.batch_size} --out {output:q} > {log:q} 2>&1"
+
+
+rule vis_grasp:
+    input:
+        prepared_jacquard(*JACQUARD_ARRAYS),
+        ckpt="results/grasp/{task}/checkpoints/final.ckpt",
+    output:
+        predictions=report(
+            "results/grasp/{task}/vis/predictions.png",
+            caption="../report/grasp_predictions.rst",
+            category="NeuroVis",
+            subcategory="{task}",
+        ),
+    log:
+        "logs/grasp/vis_{task}.log",
+    benchmark:
+        "benchmarks/grasp/vis_{task}.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        data=lambda wildcards, input: os.path.dirname(input[0]),
+        samples=config["grasp"]["vis_samples"],
+    shell:
+        "visionflow grasp vis --ckpt {input.ckpt:q} --data {params.data:q}"
+        " --samples {params.samples} --out {output.predictions:q} > {log:q} 2>&1"
+
+
+rule confusion_cls:
+    input:
+        prepared_jacquard(*JACQUARD_ARRAYS),
+        ckpt="results/grasp/cls/checkpoints/final.ckpt",
+    output:
+        report(
+            "results/grasp/cls/vis/confusion.png",
+            caption="../report/grasp_confusion.rst",
+            category="NeuroVis",
+            subcategory="cls",
+        ),
+    log:
+        "logs/grasp/confusion_cls.log",
+    benchmark:
+        "benchmarks/grasp/confusion_cls.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        data=lambda wildcards, input: os.path.dirname(input[0]),
+    shell:
+        "visionflow grasp confusion --ckpt {input.ckpt:q} --data {params.data:q}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule plot_grasp:
+    input:
+        metrics=expand(
+            "results/grasp/{task}/metrics.csv", task=config["grasp"]["tasks"]
+        ),
+        configs=expand(
+            "results/grasp/{task}/config.yaml", task=config["grasp"]["tasks"]
+        ),
+    output:
+        accuracy=report(
+            "results/grasp/accuracy.png",
+            caption="../report/grasp_accuracy.rst",
+            category="NeuroVis",
+        ),
+        loss=report(
+            "results/grasp/loss.png",
+            caption="../report/grasp_loss.rst",
+            category="NeuroVis",
+        ),
+    log:
+        "logs/grasp/plot.log",
+    benchmark:
+        "benchmarks/grasp/plot.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        runs=lambda wildcards, input: [os.path.dirname(m) for m in input.metrics],
+    shell:
+        "visionflow grasp plot --runs {params.runs:q} --accuracy {output.accuracy:q}"
+        " --loss {output.loss:q} > {log:q} 2>&1"
+
+
+rule summarize_grasp:
+    input:
+        configs=expand(
+            "results/grasp/{task}/config.yaml", task=config["grasp"]["tasks"]
+        ),
+        tests=expand(
+            "results/grasp/{task}/eval/{split}.json",
+            task=config["grasp"]["tasks"],
+            split=["train", "test"],
+        ),
+    output:
+        csv=report(
+            "results/grasp/summary.csv",
+            caption="../report/grasp_summary.rst",
+            category="NeuroVis",
+        ),
+        markdown="results/grasp/summary.md",
+    log:
+        "logs/grasp/summarize.log",
+    benchmark:
+        "benchmarks/grasp/summarize.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        runs=lambda wildcards, input: [os.path.dirname(c) for c in input.configs],
+    shell:
+        "visionflow grasp summarize --runs {params.runs:q} --out {output.csv:q}"
+        " --markdown {output.markdown:q} > {log:q} 2>&1"

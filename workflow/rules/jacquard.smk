@@ -1,0 +1,25 @@
+rule prepare_jacquard:
+    input:
+        get_jacquard_root,
+    output:
+        prepared_jacquard(*JACQUARD_ARRAYS),
+        skipped=f"{PREPARED_JACQUARD}/skipped.csv",
+    log:
+        "logs/jacquard/prepare.log",
+    benchmark:
+        "benchmarks/jacquard/prepare.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 8
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.skipped),
+        classes=config["jacquard"]["classes"],
+        size=config["jacquard"]["size"],
+        on_bad_sample=config["on_bad_sample"],
+    shell:
+        "visionflow jacquard prepare --root {input:q} --out {params.out:q}"
+        " --classes {params.classes:q} --size {params.size}"
+        " --on-bad-sample {params.on_bad_sample} --workers {threads} 2>&1 | tee {log:q}"
