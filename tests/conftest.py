@@ -1,13 +1,16 @@
 """Shared fixtures: a tiny generated MiniImageNet and its prepared store."""
 
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from visionflow.data.miniimagenet import prepare
 from visionflow.demo.miniimagenet import generate
+from visionflow.io import safe_torch_load
 
 REPO = Path(__file__).resolve().parents[1]
 VISIONFLOW = [sys.executable, "-m", "visionflow.cli"]
@@ -51,3 +54,19 @@ def subprocess_env() -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def kill_then_resume(command: list[str], run_dir: Path, epochs: int, pause: float) -> None:
+    """Run `command`, SIGKILL it `pause` s after its first last.ckpt, then run it to the end."""
+    proc = subprocess.Popen(command, env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(pause)  # into the second epoch
+    assert proc.poll() is None, "run finished before it could be killed"
+    proc.kill()
+    proc.wait()
+    assert safe_torch_load(last)["epoch"] < epochs - 1
+    subprocess.run(command, env=subprocess_env(), check=True, capture_output=True)

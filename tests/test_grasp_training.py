@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import lightning as L
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import VISIONFLOW, subprocess_env
+from conftest import VISIONFLOW, kill_then_resume, subprocess_env
 
 from visionflow.data.jacquard import PackedJacquard, prepare, rotate_grasps
 from visionflow.demo.jacquard import generate
@@ -123,20 +122,7 @@ def test_killed_run_with_dropout_resumes_to_identical_metrics(store, tmp_path):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     subprocess.run(train_command(store, reference, run_settings), env=subprocess_env(),
                    check=True, capture_output=True)  # fmt: skip
-    proc = subprocess.Popen(train_command(store, killed, run_settings), env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    last = killed / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # into the second epoch
-    assert proc.poll() is None, "run finished before it could be killed"
-    proc.kill()
-    proc.wait()
-    assert safe_torch_load(last)["epoch"] < run_settings["epochs"] - 1
-
-    subprocess.run(train_command(store, killed, run_settings), env=subprocess_env(),
-                   check=True, capture_output=True)  # fmt: skip
+    kill_then_resume(train_command(store, killed, run_settings), killed, 3, pause=0.5)
     expected = pd.read_csv(reference / "metrics.csv").drop(columns="duration")
     resumed = pd.read_csv(killed / "metrics.csv").drop(columns="duration")
     assert list(expected["epoch"]) == [0, 1, 1, 2, 2, 3, 3]

@@ -2,11 +2,10 @@
 
 import json
 import subprocess
-import time
 
 import pandas as pd
 import torch
-from conftest import VISIONFLOW, subprocess_env, tiny_settings
+from conftest import VISIONFLOW, kill_then_resume, subprocess_env, tiny_settings
 
 from visionflow.io import safe_torch_load
 
@@ -30,20 +29,7 @@ def test_killed_run_resumes_to_identical_metrics(tiny_store, tmp_path):
                    check=True, capture_output=True)  # fmt: skip
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(train_command(tiny_store, killed, settings), env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    last = killed / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # into the second epoch
-    assert proc.poll() is None, "run finished before it could be killed"
-    proc.kill()
-    proc.wait()
-    assert safe_torch_load(last)["epoch"] < settings["epochs"] - 1
-
-    subprocess.run(train_command(tiny_store, killed, settings), env=subprocess_env(),
-                   check=True, capture_output=True)  # fmt: skip
+    kill_then_resume(train_command(tiny_store, killed, settings), killed, 4, pause=0.3)
 
     expected = comparable(reference / "metrics.csv")
     assert list(expected["epoch"]) == [0, 1, 1, 2, 2, 3, 3, 4, 4]

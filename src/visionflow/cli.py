@@ -96,8 +96,11 @@ def _plot_grasp(args: argparse.Namespace) -> None:
     from visionflow import plots
 
     runs = _run_history(args.runs, lambda settings: settings["task"].upper())
-    plots.plot_accuracy(runs, args.accuracy, title="NeuroVis: CLS and GRASP accuracy")
-    plots.plot_loss(runs, args.loss, ylabel="double-log loss")
+    title = "NeuroVis: CLS and GRASP accuracy"
+    plots.plot_accuracy(runs, args.accuracy, title=title, val_label="test split")
+    plots.plot_loss(
+        runs, args.loss, "NeuroVis: loss", ylabel="double-log loss", val_label="test split"
+    )
 
 
 def _summarize_grasp(args: argparse.Namespace) -> None:

@@ -42,6 +42,31 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def atomic_directory(root: str | Path) -> Iterator[Path]:
+    """Yield an empty sibling folder to fill; on success it replaces `root`, else it is removed.
+
+    A folder already at `root` is replaced only once the new one is complete.
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise BadInputError(root, "exists and is not a folder")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
+    staging.chmod(0o755)
+    try:
+        yield staging
+        if root.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old.", dir=root.parent))
+            root.rename(old / root.name)
+            staging.rename(root)
+            shutil.rmtree(old)
+        else:
+            staging.rename(root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_text(path: str | Path, text: str) -> None:
     """Atomically write a text file."""
     with atomic_path(path) as tmp:

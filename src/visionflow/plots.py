@@ -129,7 +129,12 @@ def plot_top1(
 
 
 def _train_val_curves(
-    runs: Mapping[str, pd.DataFrame], path: Path, column: str, ylabel: str, title: str
+    runs: Mapping[str, pd.DataFrame],
+    path: Path,
+    column: str,
+    ylabel: str,
+    title: str,
+    val_label: str,
 ) -> None:
     """Plot train (solid) and validation (dashed) `column` against epoch, one colour per run."""
     _check_runs(runs)
@@ -144,7 +149,7 @@ def _train_val_curves(
             handles.append(Line2D([], [], color=color, linewidth=6, label=run))
         handles += [
             Line2D([], [], color="0.3", linestyle="-", label="train"),
-            Line2D([], [], color="0.3", linestyle="--", label="validation"),
+            Line2D([], [], color="0.3", linestyle="--", label=val_label),
         ]
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
@@ -157,14 +162,20 @@ def plot_loss(
     path: Path,
     title: str = "Loss",
     ylabel: str = "cross-entropy loss",
+    val_label: str = "validation",
 ) -> None:
     """Plot train (solid) and validation (dashed) loss, one colour per run."""
-    _train_val_curves(runs, path, "loss", ylabel, title)
+    _train_val_curves(runs, path, "loss", ylabel, title, val_label)
 
 
-def plot_accuracy(runs: Mapping[str, pd.DataFrame], path: Path, title: str = "Accuracy") -> None:
+def plot_accuracy(
+    runs: Mapping[str, pd.DataFrame],
+    path: Path,
+    title: str = "Accuracy",
+    val_label: str = "validation",
+) -> None:
     """Plot train (solid) and validation (dashed) task accuracy, one colour per run."""
-    _train_val_curves(runs, path, "accuracy", "accuracy", title)
+    _train_val_curves(runs, path, "accuracy", "accuracy", title, val_label)
 
 
 def summarize_runs(runs: Mapping[str, pd.DataFrame], tests: Mapping[str, dict]) -> pd.DataFrame:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import math
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,8 +18,7 @@ import tifffile
 from PIL import Image, ImageDraw
 
 from visionflow.data.jacquard import DEFAULT_CLASSES
-from visionflow.demo.miniimagenet import _replace_tree
-from visionflow.io import BadInputError
+from visionflow.io import atomic_directory
 
 # Parts in an object frame of [-1, 1]^2 (y down): ("bar", start, end, thickness, graspable)
 # or ("disc", centre, radius).
@@ -203,15 +200,6 @@ def generate(
     if min(objects_per_class, views_per_object) < 1 or size < 32:
         raise ValueError("objects_per_class, views_per_object must be >= 1 and size >= 32")
     split_of = _split_of(splits, objects_per_class)
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise BadInputError(root, "exists and is not a folder")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
-    staging.chmod(0o755)
-    try:
+    with atomic_directory(root) as staging:
         for label, name in enumerate(classes):
             _write_class(staging, label, name, split_of, views_per_object, size, seed)
-        _replace_tree(staging, root)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import colorsys
 import math
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from visionflow.io import BadInputError
+from visionflow.io import atomic_directory
 
 SHAPES = ("disc", "square", "triangle", "cross", "stripes", "ring")
 HUES = tuple(i / 10 for i in range(10))
@@ -119,17 +117,6 @@ def _write_split(folder: Path, split_index: int, n_classes: int, per_class: int,
             image.save(class_dir / f"{wnid(label)}_{k}.JPEG", "JPEG", quality=JPEG_QUALITY)
 
 
-def _replace_tree(finished: Path, root: Path) -> None:
-    """Move the finished tree onto `root`, replacing any previous content."""
-    if not root.exists():
-        finished.rename(root)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old.", dir=root.parent))
-    root.rename(old / root.name)
-    finished.rename(root)
-    shutil.rmtree(old)
-
-
 def generate(
     root: Path,
     n_classes: int = 10,
@@ -145,15 +132,6 @@ def generate(
         raise ValueError(f"n_classes must be in 1..{MAX_CLASSES}, got {n_classes}")
     if min(train_per_class, val_per_class) < 1:
         raise ValueError("train_per_class and val_per_class must be positive")
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise BadInputError(root, "exists and is not a folder")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
-    staging.chmod(0o755)
-    try:
+    with atomic_directory(root) as staging:
         _write_split(staging / "train", 0, n_classes, train_per_class, seed)
         _write_split(staging / "val", 1, n_classes, val_per_class, seed)
-        _replace_tree(staging, root)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -36,6 +36,7 @@ from visionflow.models.grasp import AlexnetMap, load_alexnet_features
 from visionflow.train import engine
 from visionflow.train.classifier import IMAGENET_MEAN, IMAGENET_STD
 from visionflow.train.datamodule import ImageDataModule, eval_loader
+from visionflow.train.module import MetricModule, with_step_lr
 
 TASKS = ("cls", "grasp")
 ROTATIONS = 4
@@ -108,36 +109,18 @@ class JacquardTaskDataset(Dataset):
         return rgbd_input(rgb, depth), target, label, torch.from_numpy(grasps)
 
 
-class MapModule(L.LightningModule):
+class MapModule(MetricModule):
     """AlexnetMap with the double-log loss; accuracy is CLS or GRASP accuracy by `task`."""
 
-    def __init__(self, model: AlexnetMap, hparams: dict[str, Any]) -> None:
-        super().__init__()
-        self.model = model
-        self.save_hyperparameters(hparams)
-
-    def forward(self, rgbd: torch.Tensor) -> torch.Tensor:
-        return self.model(rgbd)
-
-    def _step(self, batch: Any, split: str) -> torch.Tensor:
+    def compute(self, batch: Any) -> tuple[Tensor, dict[str, float], int]:
         rgbd, target, labels, grasps = batch
-        pred = self(rgbd)
-        loss = double_log_loss(pred.float(), target)
+        pred = self(rgbd).float()
         if self.hparams.task == "cls":
-            accuracy = class_accuracy(pred.detach().float(), labels)
+            accuracy = class_accuracy(pred.detach(), labels)
         else:
             candidates = [g[~torch.isnan(g[:, 0])].cpu().numpy() for g in grasps]
-            accuracy = grasp_accuracy(pred.detach().float().cpu(), candidates)
-        values = {f"{split}/loss": loss, f"{split}/accuracy": torch.tensor(accuracy)}
-        self.log_dict(values, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True)
-        self.log(f"{split}_loss", loss, prog_bar=True, on_step=split == "train", logger=False)
-        return loss
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "val")
+            accuracy = grasp_accuracy(pred.detach().cpu(), candidates)
+        return double_log_loss(pred, target), {"accuracy": accuracy}, len(labels)
 
     def on_train_epoch_start(self) -> None:
         """Train the AlexNet layers too from `unfreeze_epoch` (1-based) on, as the original."""
@@ -146,13 +129,7 @@ class MapModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """Adam over every parameter (frozen ones get no gradient) and a per-epoch StepLR."""
-        hp = self.hparams
-        optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr)
-        scheduler = torch.optim.lr_scheduler.StepLR(
-            optimizer, step_size=hp.step_size, gamma=hp.gamma
-        )
-        schedule = {"scheduler": scheduler, "interval": "epoch"}
-        return {"optimizer": optimizer, "lr_scheduler": schedule}
+        return with_step_lr(torch.optim.Adam(self.parameters(), lr=self.hparams.lr), self.hparams)
 
 
 def build_model(hparams: dict[str, Any]) -> AlexnetMap:
