@@ -6,6 +6,7 @@ import contextlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -217,8 +218,8 @@ def _draw_rectangles(ax: Axes, corners: Sequence[np.ndarray], color: str, width:
         ax.add_patch(Polygon(rectangle, closed=True, fill=False, edgecolor=color, linewidth=width))
 
 
-def _image_axes(ax: Axes, image: np.ndarray, title: str) -> None:
-    ax.imshow(image)
+def _image_axes(ax: Axes, image: np.ndarray, title: str, **imshow: Any) -> None:
+    ax.imshow(image, **imshow)
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -253,8 +254,9 @@ def plot_prediction_grid(panels: Sequence[Mapping], path: Path, per_row: int = 2
             _draw_rectangles(image_ax, panel["truth"], TRUTH_COLOR, 0.8)
             _draw_rectangles(image_ax, panel["predicted"], PREDICTED_COLOR, 2.0)
             confidence_ax.axis("on")
-            _image_axes(confidence_ax, panel["confidence"], "confidence")
-            confidence_ax.images[0].set(cmap="magma", clim=(0, 1))
+            _image_axes(
+                confidence_ax, panel["confidence"], "confidence", cmap="magma", vmin=0, vmax=1
+            )
 
 
 def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path) -> None:

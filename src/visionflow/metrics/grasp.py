@@ -129,10 +129,16 @@ def grasp_correct(pred_map: Tensor | np.ndarray, gt_rectangles: Tensor | np.ndar
     return False
 
 
+def class_predictions(pred_maps: Tensor) -> Tensor:
+    """Per map of a (B, 6, H, W) batch, the class (channel 0-4) with the largest
+    confidence-weighted sum over the map."""
+    m = torch.as_tensor(pred_maps).detach()
+    return (m[:, :5] * m[:, 5:6]).sum(dim=(2, 3)).argmax(dim=1)
+
+
 def class_from_maps(pred_map: Tensor) -> int:
-    """The class whose channel (0-4) has the largest confidence-weighted sum over the map."""
-    m = torch.as_tensor(pred_map).detach()
-    return int((m[:5] * m[5]).sum(dim=(1, 2)).argmax())
+    """`class_predictions` of a single (6, H, W) map."""
+    return int(class_predictions(torch.as_tensor(pred_map)[None])[0])
 
 
 def _check_counts(a: Sequence, b: Sequence) -> None:
@@ -150,6 +156,5 @@ def grasp_accuracy(pred_maps: Tensor, gt_rectangles: Sequence[Tensor | np.ndarra
 def class_accuracy(pred_maps: Tensor, labels: Tensor) -> float:
     """Fraction of samples in a (B, 6, H, W) batch whose map-decoded class equals the label."""
     _check_counts(pred_maps, labels)
-    m = pred_maps.detach()
-    pred = (m[:, :5] * m[:, 5:6]).sum(dim=(2, 3)).argmax(dim=1)
-    return float((pred.cpu() == torch.as_tensor(labels).reshape(-1).cpu()).float().mean())
+    pred = class_predictions(pred_maps).cpu()
+    return float((pred == torch.as_tensor(labels).reshape(-1).cpu()).float().mean())

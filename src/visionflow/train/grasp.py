@@ -26,6 +26,7 @@ from visionflow.metrics.grasp import (
     JAW_SCALE,
     class_accuracy,
     class_from_maps,
+    class_predictions,
     decode_best_grasp,
     double_log_loss,
     grasp_accuracy,
@@ -41,6 +42,8 @@ from visionflow.train.module import MetricModule, with_step_lr
 TASKS = ("cls", "grasp")
 ROTATIONS = 4
 EXECUTION_KEYS = ("workers", "devices")
+RGB_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+RGB_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 def rgbd_input(rgb: np.ndarray, depth: np.ndarray) -> torch.Tensor:
@@ -49,9 +52,7 @@ def rgbd_input(rgb: np.ndarray, depth: np.ndarray) -> torch.Tensor:
     The depth relief is clipped to [-1, 1] as in the original.
     """
     colour = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255
-    colour = (colour - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(
-        3, 1, 1
-    )
+    colour = (colour - RGB_MEAN) / RGB_STD
     relief = torch.from_numpy(np.ascontiguousarray(depth)).float()
     relief = (relief - relief.mean()).clamp(-1, 1)
     return torch.cat([colour, relief[None]])
@@ -66,7 +67,7 @@ def grasp_target(raw_map: np.ndarray) -> torch.Tensor:
     return target
 
 
-def cls_target(mask: np.ndarray, label: int, classes: int = 5) -> torch.Tensor:
+def cls_target(mask: np.ndarray, label: int) -> torch.Tensor:
     """(6, S, S) class map: on the object +1 in the label's channel, -1 elsewhere, confidence 1."""
     size = mask.shape[0]
     values = torch.full((6,), -1.0)
@@ -220,7 +221,6 @@ def prediction_panels(ckpt: Path, data_dir: Path, count: int) -> list[dict[str, 
                 "truth": truth,
                 "predicted": predicted,
                 "confidence": pred[5].numpy(),
-                "class_maps": pred[:5].numpy(),
                 "title": f"{name} {'correct' if correct else 'wrong'}",
             }
         )
@@ -257,6 +257,7 @@ def confusion(ckpt: Path, data_dir: Path, split: str = "test") -> tuple[np.ndarr
     matrix = np.zeros((len(names), len(names)), dtype=np.int64)
     for start in range(0, len(dataset), 32):
         indices = range(start, min(start + 32, len(dataset)))
-        for index, pred in zip(indices, _predict(module, dataset, indices), strict=True):
-            matrix[dataset.source.labels[index // ROTATIONS], class_from_maps(pred)] += 1
+        guesses = class_predictions(_predict(module, dataset, indices))
+        for index, guess in zip(indices, guesses.tolist(), strict=True):
+            matrix[dataset.source.labels[index // ROTATIONS], guess] += 1
     return matrix, names
