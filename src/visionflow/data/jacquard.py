@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import multiprocessing
 import re
-import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,8 @@ import numpy as np
 import pandas as pd
 import tifffile
 from PIL import Image
-from tqdm import tqdm
 
+from visionflow.data.conversion import POLICIES, Problem, progress, reject, worker_pool
 from visionflow.io import BadInputError, atomic_path, sha256_file, write_table
 
 DEFAULT_CLASSES = ("Chair", "Lamp", "figurines", "plants", "pen+pencil")
@@ -37,19 +35,9 @@ SUFFIXES = {
 }
 ROTATIONS = (0, 90, 180, 270)
 CHANNELS = 6
-POLICIES = ("error", "skip")
 ARRAYS = ("rgb", "depth", "mask", "maps")
 CHUNKSIZE = 2
 GRASP_CHUNK = 64  # grasps compared at once; bounds memory for files with many grasps
-
-Problem = tuple[str, str]  # (path, reason) of a rejected sample; picklable across workers
-
-
-def _reject(path: str | Path, reason: str, on_bad_sample: str, skipped: list[Problem]) -> None:
-    """Raise BadInputError for `path`, or record it as skipped under the skip policy."""
-    if on_bad_sample == "error":
-        raise BadInputError(path, reason)
-    skipped.append((str(path), reason))
 
 
 # ---------------------------------------------------------------- grasp lines
@@ -328,12 +316,12 @@ def _scan(
         for label, name in enumerate(classes):
             class_dir = split_dir / name
             if not class_dir.is_dir():
-                _reject(class_dir, "missing class folder", on_bad_sample, skipped)
+                reject(class_dir, "missing class folder", on_bad_sample, skipped)
                 continue
             for object_dir in _subdirs(class_dir):
                 views = _views(object_dir)
                 if not views:
-                    _reject(object_dir, "no sample files", on_bad_sample, skipped)
+                    reject(object_dir, "no sample files", on_bad_sample, skipped)
                 rows.extend(
                     (split_dir.name, name, label, object_dir.name, int(view),
                      object_dir / f"{view}_{object_dir.name}")
@@ -341,13 +329,6 @@ def _scan(
                 )  # fmt: skip
     columns = ["split", "class", "label", "object_id", "view", "stem"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def _progress(pool: Pool | None, tasks: list[Any]) -> Iterator[Any]:
-    """Convert `tasks` in order, in `pool` if given, with a progress bar on stderr."""
-    results: Iterable[Any] = pool.imap(_convert, tasks, CHUNKSIZE) if pool else map(_convert, tasks)
-    yield from tqdm(results, total=len(tasks), desc="converting jacquard", unit="sample",
-                    file=sys.stderr)  # fmt: skip
 
 
 def _allocate(paths: dict[str, Path], count: int, size: int) -> dict[str, np.ndarray]:
@@ -382,9 +363,10 @@ def _pack(
     arrays = _allocate(paths, len(items), size)
     kept, extra = [], []
     tasks = [(stem, size) for stem in items["stem"]]
-    for position, (sample, problem) in enumerate(_progress(pool, tasks)):
+    results = progress(pool, _convert, tasks, "converting jacquard", "sample", CHUNKSIZE)
+    for position, (sample, problem) in enumerate(results):
         if problem is not None:
-            _reject(*problem, on_bad_sample, skipped)
+            reject(*problem, on_bad_sample, skipped)
             continue
         for key in ARRAYS:
             arrays[key][len(kept)] = sample[key]
@@ -409,11 +391,6 @@ def _manifest(root: Path, stored: pd.DataFrame) -> pd.DataFrame:
          "n_grasps", "gt_grasps", *SUFFIXES, *(f"{key}_sha256" for key in SUFFIXES)]
     ].astype({"index": np.int64, "label": np.int64, "view": np.int64, "raw_size": np.int64,
               "n_grasps": np.int64})  # fmt: skip
-
-
-def _pool(workers: int) -> contextlib.AbstractContextManager[Pool | None]:
-    """A pool of `workers` processes, or none (work in this process) for a single worker."""
-    return multiprocessing.get_context().Pool(workers) if workers > 1 else contextlib.nullcontext()
 
 
 def _check_arguments(classes: Sequence[str], size: int, on_bad_sample: str, workers: int) -> None:
@@ -442,7 +419,7 @@ def prepare(
     root, out_dir = Path(root).resolve(), Path(out_dir)
     skipped: list[Problem] = []
     items = _scan(root, list(classes), on_bad_sample, skipped)
-    with _pool(workers) as pool, contextlib.ExitStack() as outputs:
+    with worker_pool(workers) as pool, contextlib.ExitStack() as outputs:
         paths = {key: outputs.enter_context(atomic_path(out_dir / f"{key}.npy")) for key in ARRAYS}
         stored = _pack(pool, items, paths, size, on_bad_sample, skipped)
         if stored.empty:

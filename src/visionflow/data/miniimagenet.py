@@ -8,9 +8,6 @@
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import sys
-from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
@@ -19,24 +16,16 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm import tqdm
 
+from visionflow.data.conversion import POLICIES, progress, reject, worker_pool
 from visionflow.io import BadInputError, atomic_path, sha256_file, write_table
 
 SPLITS = ("train", "val")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-POLICIES = ("error", "skip")
 MANIFEST_COLUMNS = [
     "id", "split", "label", "wnid", "source", "height", "width", "offset", "sha256",
 ]  # fmt: skip
 CHUNKSIZE = 16
-
-
-def _reject(path: Path, reason: str, on_bad_sample: str, skipped: list[tuple[str, str]]) -> None:
-    """Raise BadInputError for `path`, or record it as skipped under the skip policy."""
-    if on_bad_sample == "error":
-        raise BadInputError(path, reason)
-    skipped.append((str(path), reason))
 
 
 def _class_dirs(split_dir: Path) -> list[Path]:
@@ -63,7 +52,7 @@ def _scan(root: Path, on_bad_sample: str, skipped: list[tuple[str, str]]) -> pd.
         for class_dir in _class_dirs(root / split):
             files = _image_files(class_dir)
             if not files:
-                _reject(class_dir, "empty class folder", on_bad_sample, skipped)
+                reject(class_dir, "empty class folder", on_bad_sample, skipped)
                 continue
             if split == "val" and class_dir.name not in train_classes:
                 if on_bad_sample == "error":
@@ -114,14 +103,6 @@ def _convert(task: tuple[Path, int, int, int, Path]) -> tuple[str, str | None]:
     return digest, None
 
 
-def _progress(
-    pool: Pool | None, fn: Callable[[Any], Any], tasks: list[Any], desc: str
-) -> Iterator[Any]:
-    """Apply `fn` to `tasks` in order, in `pool` if given, with a progress bar on stderr."""
-    results: Iterable[Any] = pool.imap(fn, tasks, CHUNKSIZE) if pool else map(fn, tasks)
-    yield from tqdm(results, total=len(tasks), desc=desc, unit="img", file=sys.stderr)
-
-
 def _with_sizes(
     pool: Pool | None,
     items: pd.DataFrame,
@@ -131,10 +112,11 @@ def _with_sizes(
 ) -> pd.DataFrame:
     """Add resized `height`, `width` from image headers; reject unreadable files."""
     sizes, keep = [], []
-    headers = _progress(pool, _read_header, list(items["source"]), "reading headers")
+    sources = list(items["source"])
+    headers = progress(pool, _read_header, sources, "reading headers", "img", CHUNKSIZE)
     for source, (width, height, error) in zip(items["source"], headers, strict=True):
         if error is not None:
-            _reject(source, error, on_bad_sample, skipped)
+            reject(source, error, on_bad_sample, skipped)
         else:
             sizes.append(resized_size(width, height, short_side)[::-1])
         keep.append(error is None)
@@ -184,10 +166,10 @@ def _pack(
         for row in items.itertuples(index=False)
     ]
     digests = []
-    results = _progress(pool, _convert, tasks, desc)
+    results = progress(pool, _convert, tasks, desc, "img", CHUNKSIZE)
     for (*_, source), (digest, error) in zip(tasks, results, strict=True):
         if error is not None:
-            _reject(source, error, on_bad_sample, skipped)
+            reject(source, error, on_bad_sample, skipped)
         digests.append(digest)
     items["sha256"] = digests
     kept = items[items["sha256"] != ""].reset_index(drop=True)
@@ -202,7 +184,7 @@ def _drop_unlearned_classes(
     """Reject val images whose class has no stored train image left."""
     known = val["wnid"].isin(classes)
     for source in val.loc[~known, "source"]:
-        _reject(source, "class has no usable image in train/", on_bad_sample, skipped)
+        reject(source, "class has no usable image in train/", on_bad_sample, skipped)
     return val[known]
 
 
@@ -214,11 +196,6 @@ def _manifest(root: Path, stored: pd.DataFrame, classes: list[str]) -> pd.DataFr
         label=stored["wnid"].map(label).astype(np.int64),
         source=stored["source"].map(str),
     )[MANIFEST_COLUMNS].reset_index(drop=True)
-
-
-def _pool(workers: int) -> contextlib.AbstractContextManager[Pool | None]:
-    """A pool of `workers` processes, or none (work in this process) for a single worker."""
-    return multiprocessing.get_context().Pool(workers) if workers > 1 else contextlib.nullcontext()
 
 
 def _check_arguments(short_side: int, on_bad_sample: str, workers: int) -> None:
@@ -240,7 +217,7 @@ def prepare(
     root, out_dir = Path(root).resolve(), Path(out_dir)
     skipped: list[tuple[str, str]] = []
     items = _scan(root, on_bad_sample, skipped)
-    with _pool(workers) as pool, contextlib.ExitStack() as outputs:
+    with worker_pool(workers) as pool, contextlib.ExitStack() as outputs:
         items = _with_sizes(pool, items, short_side, on_bad_sample, skipped)
         train_path = outputs.enter_context(atomic_path(out_dir / "train.npy"))
         train = items[items["split"] == "train"]
