@@ -17,21 +17,60 @@ def _check(logits: Tensor, target: Tensor) -> None:
 
 
 @torch.no_grad()
+def target_rank(logits: Tensor, target: Tensor) -> Tensor:
+    """0-based rank of each sample's target among its logits; ties go to the lower class index.
+
+    This is the order a stable descending sort (and argmax) gives, so top-1 hits agree with
+    argmax predictions and the result never depends on the device's top-k tie-breaking.
+    """
+    _check(logits, target)
+    logits = logits.detach()
+    target = target.to(logits.device).long().unsqueeze(1)
+    score = logits.gather(1, target)
+    classes = torch.arange(logits.shape[1], device=logits.device)
+    ahead = (logits > score) | ((logits == score) & (classes < target))
+    return ahead.sum(dim=1)
+
+
+@torch.no_grad()
 def topk_correct(logits: Tensor, target: Tensor, ks: Sequence[int] = (1, 5)) -> Tensor:
     """Count samples whose target is among the top-k logits, one int64 per k (k clamped to C).
 
     The result lives on the device of `logits`.
     """
-    _check(logits, target)
     if not ks or min(ks) < 1:
         raise ValueError(f"ks must be non-empty positive integers, got {list(ks)}")
-    num_classes = logits.shape[1]
-    maxk = min(max(ks), num_classes)
-    top = logits.detach().topk(maxk, dim=1).indices
-    hits = top == target.to(top.device).unsqueeze(1)
-    # A sample is a top-k hit if any of its first k predictions matches; cumsum makes that cheap.
-    cum = hits.cumsum(dim=1) > 0
-    return torch.stack([cum[:, min(k, num_classes) - 1].sum() for k in ks]).to(torch.int64)
+    rank = target_rank(logits, target)
+    return torch.stack([(rank < k).sum() for k in ks]).to(torch.int64)
+
+
+@torch.no_grad()
+def topk_accuracy(
+    logits: Tensor, target: Tensor, num_classes: int, ks: Sequence[int] = (1, 5, 10)
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(per-instance, per-class average) top-k accuracy as {"top<k>": fraction}.
+
+    The per-class average is the mean over the classes present in `target` of each class's
+    own top-k rate, so a class missing from the set neither counts nor drags the mean down.
+    """
+    _check_labels(target, num_classes)
+    rank = target_rank(logits, target).cpu()
+    target = target.cpu().long()
+    total = torch.bincount(target, minlength=num_classes)
+    present = total > 0
+    per_instance, per_class = {}, {}
+    for k in ks:
+        hits = (rank < k).long()
+        per_instance[f"top{k}"] = float(hits.float().mean()) if len(hits) else float("nan")
+        correct = torch.bincount(target, weights=hits.double(), minlength=num_classes)
+        rates = correct[present] / total[present]
+        per_class[f"top{k}"] = float(rates.mean()) if present.any() else float("nan")
+    return per_instance, per_class
+
+
+def _check_labels(target: Tensor, num_classes: int) -> None:
+    if target.numel() and (target.min() < 0 or target.max() >= num_classes):
+        raise ValueError(f"target labels must lie in [0, {num_classes})")
 
 
 @torch.no_grad()
@@ -39,8 +78,7 @@ def per_class_accuracy(logits: Tensor, target: Tensor, num_classes: int) -> Tens
     """Top-1 accuracy per true class as float tensor of length `num_classes`; NaN if absent."""
     _check(logits, target)
     target = target.to(logits.device).long()
-    if target.numel() and (target.min() < 0 or target.max() >= num_classes):
-        raise ValueError(f"target labels must lie in [0, {num_classes})")
+    _check_labels(target, num_classes)
     pred = logits.detach().argmax(dim=1)
     total = torch.bincount(target, minlength=num_classes)
     correct = torch.bincount(target[pred == target], minlength=num_classes)

@@ -89,3 +89,16 @@ class RngStateKeeper(L.Callback):
         torch.set_rng_state(state_dict["cpu"])
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class PeriodicCheckpoint(L.Callback):
+    """Keeps `checkpoint_<epoch>.ckpt` (epochs counted from 1) every `every` epochs, after the
+    last epoch and when training stops early."""
+
+    def __init__(self, dirpath: str | Path, every: int) -> None:
+        self.dirpath, self.every = Path(dirpath), every
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every == 0 or epoch == trainer.max_epochs or trainer.should_stop:
+            trainer.save_checkpoint(self.dirpath / f"checkpoint_{epoch:03d}.ckpt")

@@ -54,13 +54,17 @@ def fit(
     epochs: int,
     metrics: Sequence[str],
     best_by: str | None,
+    best_mode: str = "max",
     devices: int | str = "auto",
+    callbacks: Sequence[L.Callback] = (),
+    accumulate_grad_batches: int = 1,
 ) -> Path:
     """Train `module` into `run_dir`, resuming from its last checkpoint; returns the published one.
 
     `metrics` are the names the module logs as `train/<name>` and `val/<name>`; `best_by`
-    is the one whose highest validation value picks checkpoints/best.ckpt, or None to
-    publish the final epoch's model as checkpoints/final.ckpt. Writes metrics.csv
+    is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
+    checkpoints/best.ckpt, or None to publish the final epoch's model as
+    checkpoints/final.ckpt. `callbacks` add experiment-specific behaviour. Writes metrics.csv
     (validation before the first epoch, then train and val per epoch) and
     checkpoints/last.ckpt after every epoch.
     """
@@ -72,7 +76,7 @@ def fit(
             dirpath=ckpt_dir,
             filename=f"{best_by}-epoch{{epoch:03d}}",
             monitor=f"val/{best_by}",
-            mode="max",
+            mode=best_mode,
             save_on_train_epoch_end=True,
             auto_insert_metric_name=False,
             enable_version_counter=False,
@@ -92,6 +96,7 @@ def fit(
         callbacks=[
             EpochMetricsWriter(run_dir / "metrics.csv", metrics),
             RngStateKeeper(),
+            *callbacks,
             *([best] if best else []),
             last,
         ],
@@ -104,6 +109,7 @@ def fit(
         deterministic="warn" if torch.cuda.is_available() else True,
         default_root_dir=run_dir,
         log_every_n_steps=10,
+        accumulate_grad_batches=accumulate_grad_batches,
     )
     if resume is None:
         trainer.validate(module, datamodule=datamodule, verbose=False)

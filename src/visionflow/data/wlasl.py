@@ -1,0 +1,265 @@
+"""WLASL: the gloss index JSON, decord decoding into a packed clip store, and its reader.
+
+`prepare` keeps the first N glosses of the index (split `aslN`), decodes each instance's
+frame range with decord, crops the signer's bbox, resizes to a square frame size and
+appends the uint8 clip to `clips.bin`; `manifest.parquet` indexes the clips and
+`skipped.csv` records every instance left out and why. `PackedClips` reads the store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from visionflow.data.conversion import POLICIES, Problem, progress, reject, worker_pool
+from visionflow.io import BadInputError, atomic_path, sha256_file, write_json, write_table
+
+SPLITS = ("train", "val", "test")
+INDEX_FIELDS = ("bbox", "frame_start", "frame_end", "split", "video_id")
+MANIFEST_COLUMNS = [
+    "id", "split", "label", "gloss", "video_id", "instance_id", "signer_id", "source",
+    "frame_start", "frame_end", "frames", "offset", "sha256",
+]  # fmt: skip
+MIN_FRAMES = 9
+
+
+def split_size(split: str) -> int:
+    """Number of glosses of a split name such as asl100."""
+    match = re.fullmatch(r"asl(\d+)", split)
+    if not match or int(match[1]) < 2:
+        raise ValueError(f"split must be 'asl' followed by a gloss count >= 2, got {split!r}")
+    return int(match[1])
+
+
+def _instance_problem(instance: Any) -> str | None:
+    """Why an index entry cannot be used, or None."""
+    if not isinstance(instance, dict):
+        return f"instance is a {type(instance).__name__}, expected an object"
+    missing = [k for k in INDEX_FIELDS if k not in instance]
+    if missing:
+        return f"instance lacks {', '.join(missing)}"
+    bbox = instance["bbox"]
+    if not (isinstance(bbox, list) and len(bbox) == 4 and bbox[2] > bbox[0] and bbox[3] > bbox[1]):
+        return f"bbox must be [x1, y1, x2, y2] with x2 > x1, y2 > y1, got {bbox}"
+    if instance["split"] not in SPLITS:
+        return f"split must be one of {SPLITS}, got {instance['split']!r}"
+    if instance["frame_start"] < 1:
+        return f"frame_start is 1-based, got {instance['frame_start']}"
+    return None
+
+
+def read_index(
+    index_path: Path, glosses: int, on_bad_sample: str, skipped: list[Problem]
+) -> pd.DataFrame:
+    """One row per usable instance of the first `glosses` glosses, labelled in index order."""
+    try:
+        entries = json.loads(Path(index_path).read_text())
+    except FileNotFoundError:
+        raise BadInputError(index_path, "WLASL index file does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInputError(index_path, f"not a JSON file ({exc})") from None
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and "gloss" in e and isinstance(e.get("instances"), list)
+        for e in entries
+    ):
+        raise BadInputError(index_path, "expected a list of {gloss, instances: [...]} objects")
+    if len(entries) < glosses:
+        raise BadInputError(index_path, f"has {len(entries)} glosses, the split needs {glosses}")
+    rows = []
+    for label, entry in enumerate(entries[:glosses]):
+        for number, instance in enumerate(entry["instances"]):
+            problem = _instance_problem(instance)
+            if problem is not None:
+                where = f"{index_path} (gloss {entry['gloss']!r}, instance {number})"
+                reject(where, problem, on_bad_sample, skipped)
+                continue
+            rows.append(
+                {
+                    "label": label,
+                    "gloss": entry["gloss"],
+                    "video_id": str(instance["video_id"]),
+                    "instance_id": int(instance.get("instance_id", number)),
+                    "signer_id": int(instance.get("signer_id", -1)),
+                    "split": instance["split"],
+                    "bbox": [int(round(v)) for v in instance["bbox"]],
+                    "frame_start": int(instance["frame_start"]),
+                    "frame_end": int(instance["frame_end"]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def frame_span(frame_start: int, frame_end: int, length: int) -> tuple[int, int]:
+    """0-based [start, stop) of a 1-based inclusive range; -1 or an end past the video = its end."""
+    start = frame_start - 1
+    stop = length if frame_end == -1 or frame_end > length else frame_end
+    return start, stop
+
+
+def crop_resize(frames: np.ndarray, bbox: list[int], size: int) -> np.ndarray:
+    """Crop (T, H, W, 3) frames to bbox [x1, y1, x2, y2] (clamped to the frame), resize square."""
+    height, width = frames.shape[1:3]
+    x1, y1 = max(bbox[0], 0), max(bbox[1], 0)
+    x2, y2 = min(bbox[2], width), min(bbox[3], height)
+    if x2 <= x1 or y2 <= y1:
+        x1, y1, x2, y2 = 0, 0, width, height  # bbox outside the frame: keep the whole frame
+    out = np.empty((len(frames), size, size, 3), np.uint8)
+    for i, frame in enumerate(frames[:, y1:y2, x1:x2]):
+        image = Image.fromarray(np.ascontiguousarray(frame))
+        out[i] = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
+    return out
+
+
+def decode_clip(task: tuple[Path, dict[str, Any], int, int]) -> tuple[np.ndarray | None, str]:
+    """(uint8 clip, sha256 of the video) of one instance, or (None, reason) if unusable."""
+    import decord  # imported in the worker: decord is only needed to convert
+
+    video, row, size, min_frames = task
+    if not video.is_file():
+        return None, "video file does not exist"
+    try:
+        reader = decord.VideoReader(str(video), num_threads=1)
+        start, stop = frame_span(row["frame_start"], row["frame_end"], len(reader))
+        if stop - start < min_frames:
+            return None, f"clip has {max(stop - start, 0)} frames, fewer than {min_frames}"
+        frames = reader.get_batch(list(range(start, stop))).asnumpy()
+    except decord.DECORDError as exc:
+        return None, f"undecodable video ({str(exc).splitlines()[0]})"
+    except RuntimeError as exc:  # decord raises this when the container cannot be opened
+        return None, f"undecodable video ({exc})"
+    return crop_resize(frames, row["bbox"], size), sha256_file(video)
+
+
+def _check_arguments(size: int, min_frames: int, on_bad_sample: str, workers: int) -> None:
+    if on_bad_sample not in POLICIES:
+        raise ValueError(f"on_bad_sample must be one of {POLICIES}, got {on_bad_sample!r}")
+    if min(size, min_frames, workers) < 1:
+        raise ValueError(f"size, min_frames and workers must be positive: {size}, {min_frames}")
+
+
+def prepare(
+    index_path: Path,
+    videos_dir: Path,
+    out_dir: Path,
+    split: str,
+    size: int,
+    min_frames: int = MIN_FRAMES,
+    on_bad_sample: str = "error",
+    workers: int = 1,
+) -> pd.DataFrame:
+    """Pack the clips of split `split` into `out_dir`; return the manifest.
+
+    Missing, undecodable and too-short videos are always recorded in skipped.csv (WLASL
+    links die; a dataset without gaps does not exist); malformed index entries follow
+    `on_bad_sample`. Writes clips.bin, manifest.parquet, skipped.csv and info.json.
+    """
+    _check_arguments(size, min_frames, on_bad_sample, workers)
+    index_path, videos_dir, out_dir = Path(index_path), Path(videos_dir), Path(out_dir)
+    skipped: list[Problem] = []
+    items = read_index(index_path, split_size(split), on_bad_sample, skipped)
+    if items.empty:
+        raise BadInputError(index_path, f"no usable instance in the first {split} glosses")
+    sources = [videos_dir / f"{v}.mp4" for v in items["video_id"]]
+    tasks = [
+        (s, r, size, min_frames) for s, r in zip(sources, items.to_dict("records"), strict=True)
+    ]
+    kept, frames, digests = [], [], []
+    with worker_pool(workers) as pool, atomic_path(out_dir / "clips.bin") as tmp:
+        with open(tmp, "wb") as handle:
+            results = progress(pool, decode_clip, tasks, f"decoding {split}", "video")
+            for source, (clip, result) in zip(sources, results, strict=True):
+                kept.append(clip is not None)
+                if clip is None:
+                    skipped.append((str(source), result))
+                    continue
+                handle.write(clip.tobytes())
+                frames.append(len(clip))
+                digests.append(result)
+        stored = items[kept].assign(
+            frames=frames,
+            sha256=digests,
+            source=[str(s) for s, k in zip(sources, kept, strict=True) if k],
+        )
+        if stored.empty:
+            raise BadInputError(videos_dir, f"no usable video for split {split}")
+    manifest = _manifest(stored, size)
+    write_table(out_dir / "skipped.csv", pd.DataFrame(skipped, columns=["source", "reason"]))
+    write_json(
+        out_dir / "info.json",
+        {"split": split, "frame_size": size, "min_frames": min_frames, "classes": _classes(items)},
+    )
+    write_table(out_dir / "manifest.parquet", manifest)
+    return manifest
+
+
+def _classes(items: pd.DataFrame) -> list[str]:
+    """Gloss names in label order."""
+    return items.drop_duplicates("label").sort_values("label")["gloss"].tolist()
+
+
+def _manifest(stored: pd.DataFrame, size: int) -> pd.DataFrame:
+    """The manifest of the stored clips, in storage order and MANIFEST_COLUMNS order."""
+    nbytes = stored["frames"].to_numpy(np.int64) * size * size * 3
+    return stored.assign(
+        id=stored["video_id"],
+        offset=np.cumsum(nbytes) - nbytes,
+    )[MANIFEST_COLUMNS].reset_index(drop=True)
+
+
+class PackedClips:
+    """One split (train/val/test) of a prepared store; clips are sliced from a memory map."""
+
+    def __init__(self, prepared_dir: Path, split: str) -> None:
+        prepared_dir = Path(prepared_dir)
+        paths = [prepared_dir / n for n in ("manifest.parquet", "info.json", "clips.bin")]
+        for path in paths:
+            if not path.is_file():
+                raise BadInputError(path, "prepared store file does not exist")
+        manifest = pd.read_parquet(paths[0])
+        info = json.loads(paths[1].read_text())
+        self.clips_path = paths[2]
+        self.size: int = info["frame_size"]
+        self.classes: list[str] = info["classes"]
+        rows = manifest[manifest["split"] == split]
+        self.ids: list[str] = rows["id"].tolist()
+        self.labels: np.ndarray = rows["label"].to_numpy(np.int64)
+        self.frames: np.ndarray = rows["frames"].to_numpy(np.int64)
+        self._offsets = rows["offset"].to_numpy(np.int64)
+        self._data: np.ndarray | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the memory map; each process opens its own."""
+        return {**self.__dict__, "_data": None}
+
+    def _array(self) -> np.ndarray:
+        if self._data is None:
+            self._data = np.memmap(self.clips_path, dtype=np.uint8, mode="r")
+            end = int((self._offsets + self.frames * self.size**2 * 3).max(initial=0))
+            if self._data.size < end:
+                raise BadInputError(
+                    self.clips_path, f"holds {self._data.size} bytes, the manifest needs {end}"
+                )
+        return self._data
+
+    def clip(self, index: int, frame_indices: np.ndarray | None = None) -> torch.Tensor:
+        """Clip `index` (or the given frames of it) as a uint8 tensor of shape (T, 3, S, S)."""
+        shape = (int(self.frames[index]), self.size, self.size, 3)
+        start = int(self._offsets[index])
+        clip = self._array()[start : start + int(np.prod(shape))].reshape(shape)
+        if frame_indices is not None:
+            clip = clip[frame_indices]
+        return torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))

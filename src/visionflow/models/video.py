@@ -1,0 +1,132 @@
+"""The eight torchvision video classifiers SLR trains, with heads sized to the split.
+
+Kinetics-400 weights load from a local file (or the torch hub cache) when configured; without
+them the backbone starts from random initialisation with a warning, so everything runs offline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models import video
+
+from visionflow.io import BadInputError, safe_torch_load
+
+log = logging.getLogger(__name__)
+
+
+KINETICS_NORM = ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
+IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+MVIT_NORM = ((0.45, 0.45, 0.45), (0.225, 0.225, 0.225))
+
+
+@dataclass(frozen=True)
+class VideoArch:
+    """How to build one architecture, its Kinetics weights, head slot and input normalisation."""
+
+    builder: Callable[..., nn.Module]
+    weights: Any  # the torchvision Kinetics-400 weights enum member
+    head: str  # attribute holding the classification head
+    norm: tuple[tuple[float, ...], tuple[float, ...]]  # (mean, std) of 0-1 RGB
+
+
+ARCHS: dict[str, VideoArch] = {
+    "S3D": VideoArch(video.s3d, video.S3D_Weights.KINETICS400_V1, "classifier", KINETICS_NORM),
+    "R3D_18": VideoArch(video.r3d_18, video.R3D_18_Weights.KINETICS400_V1, "fc", KINETICS_NORM),
+    "R(2+1)D_18": VideoArch(
+        video.r2plus1d_18, video.R2Plus1D_18_Weights.KINETICS400_V1, "fc", KINETICS_NORM
+    ),
+    "Swin3D_T": VideoArch(
+        video.swin3d_t, video.Swin3D_T_Weights.KINETICS400_V1, "head", IMAGENET_NORM
+    ),
+    "Swin3D_S": VideoArch(
+        video.swin3d_s, video.Swin3D_S_Weights.KINETICS400_V1, "head", IMAGENET_NORM
+    ),
+    "Swin3D_B": VideoArch(
+        video.swin3d_b, video.Swin3D_B_Weights.KINETICS400_IMAGENET22K_V1, "head", IMAGENET_NORM
+    ),
+    "MViTv2_S": VideoArch(
+        video.mvit_v2_s, video.MViT_V2_S_Weights.KINETICS400_V1, "head", MVIT_NORM
+    ),
+    "MViTv1_B": VideoArch(
+        video.mvit_v1_b, video.MViT_V1_B_Weights.KINETICS400_V1, "head", MVIT_NORM
+    ),
+}
+
+
+def _arch(name: str) -> VideoArch:
+    if name not in ARCHS:
+        raise ValueError(f"unknown video model {name!r}; choose one of {', '.join(ARCHS)}")
+    return ARCHS[name]
+
+
+def head_of(model: nn.Module, name: str) -> nn.Module:
+    """The classification head of a `name` model (its only trainable part at init)."""
+    return getattr(model, _arch(name).head)
+
+
+def normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) the `name` backbone was trained with, per RGB channel of 0-1 images."""
+    return _arch(name).norm
+
+
+def hub_weights_path(name: str) -> Path:
+    """Where torchvision would have cached the Kinetics-400 weights of `name`."""
+    filename = Path(_arch(name).weights.url).name
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def resolve_weights(name: str, pretrained: str | bool | None) -> Path | None:
+    """The weights file for `pretrained` (a path, or true for the hub cache), if it exists."""
+    if not pretrained:
+        return None
+    path = hub_weights_path(name) if pretrained is True else Path(pretrained)
+    if path.exists():
+        return path
+    log.warning("Kinetics weights for %s not found at %s; using random initialisation", name, path)
+    return None
+
+
+def build(
+    name: str, num_classes: int, drop_p: float | None = None, pretrained: str | bool | None = None
+) -> nn.Module:
+    """Model `name` with a Dropout(drop_p) + `num_classes` head, on Kinetics weights if found."""
+    model = _arch(name).builder()
+    weights = resolve_weights(name, pretrained)
+    if weights is not None:
+        state = safe_torch_load(weights)
+        state = state.get("state_dict", state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise BadInputError(weights, f"not {name} Kinetics-400 weights ({exc})") from None
+        log.info("loaded Kinetics-400 weights for %s from %s", name, weights)
+    old = head_of(model, name)
+    layers = [m for m in old.modules() if isinstance(m, (nn.Linear, nn.Conv3d))]
+    features = layers[-1].in_features if isinstance(layers[-1], nn.Linear) else None
+    if features is None:  # S3D classifies with a 1x1x1 convolution, then averages
+        new_layer: nn.Module = nn.Conv3d(layers[-1].in_channels, num_classes, kernel_size=1)
+    else:
+        new_layer = nn.Linear(features, num_classes)
+    setattr(model, _arch(name).head, nn.Sequential(nn.Dropout(drop_p or 0.0), new_layer))
+    return model
+
+
+def check_input(name: str, frames: int, size: int) -> None:
+    """Raise ValueError if `name` cannot take `frames` x `size` x `size` clips (checked on meta)."""
+    with torch.device("meta"):
+        model = _arch(name).builder()
+        try:
+            model(torch.empty(1, 3, frames, size, size))
+        except RuntimeError as exc:
+            raise ValueError(
+                f"{name} cannot take clips of {frames} frames of {size}x{size} "
+                "(S3D needs at least 13 frames of 224 px, the MViTs exactly 16 frames of 224 px): "
+                f"{exc}"
+            ) from None

@@ -1,0 +1,100 @@
+"""The SLR experiment: a torchvision video classifier on one prepared WLASL split."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping
+
+from visionflow.data.wlasl import PackedClips
+from visionflow.io import write_json, write_text
+from visionflow.models import video
+from visionflow.train import engine
+from visionflow.train.callbacks import PeriodicCheckpoint
+from visionflow.train.clips import ClipSource, eval_transform, train_transform
+from visionflow.train.datamodule import ImageDataModule
+from visionflow.train.sampling import SeededImageDataset
+from visionflow.train.video_classifier import VideoClassifier
+
+log = logging.getLogger(__name__)
+
+# Settings that change how a run executes or is stored, not what it computes.
+EXECUTION_KEYS = ("workers", "devices", "save_every")
+
+
+def build_model(hparams: dict[str, Any]) -> Any:
+    """The run's architecture with its head sized to the split (Kinetics weights if given)."""
+    return video.build(
+        hparams["model"],
+        hparams["num_classes"],
+        hparams["model_params"].get("drop_p"),
+        hparams.get("pretrained"),
+    )
+
+
+def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
+    """Train one SLR run into `run_dir` (resumable); returns best.ckpt (lowest val loss).
+
+    Also writes data_info.json (frames and crop size, what testing needs), config.yaml and
+    checkpoint_<epoch>.ckpt every `save_every` epochs.
+    """
+    clips = {split: PackedClips(data_dir, split) for split in ("train", "val")}
+    data = settings["data"]
+    video.check_input(settings["model"], data["num_frames"], data["frame_size"])
+    hparams = {k: v for k, v in settings.items() if k not in EXECUTION_KEYS}
+    hparams["num_classes"] = clips["train"].num_classes
+    write_text(run_dir / "config.yaml", yaml.safe_dump(settings | hparams, sort_keys=False))
+    write_json(run_dir / "data_info.json", data)
+
+    L.seed_everything(settings["seed"], workers=True, verbose=False)
+    model = build_model(hparams)
+    seed, crop = settings["seed"], data["frame_size"]
+    datamodule = ImageDataModule(
+        SeededImageDataset(
+            ClipSource(clips["train"], data["num_frames"]), train_transform(crop), seed
+        ),
+        SeededImageDataset(
+            ClipSource(clips["val"], data["num_frames"]), eval_transform(crop), seed
+        ),
+        batch_size=settings["training"]["batch_size"],
+        workers=settings["workers"],
+        seed=seed,
+    )
+    module = VideoClassifier(
+        model,
+        video.head_of(model, settings["model"]),
+        hparams,
+        video.normalisation(settings["model"]),
+    )
+    callbacks: list[L.Callback] = [
+        PeriodicCheckpoint(run_dir / "checkpoints", settings["save_every"])
+    ]
+    stopping = settings.get("early_stopping")
+    if stopping:
+        callbacks.append(EarlyStopping(**stopping))
+    return engine.fit(
+        module,
+        datamodule,
+        run_dir,
+        epochs=settings["training"]["max_epoch"],
+        metrics=("loss", "top1", "top5"),
+        best_by="loss",
+        best_mode="min",
+        devices=settings["devices"],
+        callbacks=callbacks,
+        accumulate_grad_batches=settings["training"].get("update_per_step", 1),
+    )
+
+
+def clean_checkpoints(run_dir: Path, dry_run: bool = False) -> list[Path]:
+    """Delete the periodic checkpoint_<epoch>.ckpt files of a run, keeping best and last."""
+    doomed = sorted((Path(run_dir) / "checkpoints").glob("checkpoint_*.ckpt"))
+    for path in doomed:
+        log.info("%s %s", "would delete" if dry_run else "deleting", path)
+        if not dry_run:
+            path.unlink()
+    return doomed
