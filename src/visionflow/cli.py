@@ -89,7 +89,7 @@ def _confusion_grasp(args: argparse.Namespace) -> None:
     from visionflow.train import grasp
 
     matrix, names = grasp.confusion(args.ckpt, args.data)
-    plots.plot_confusion_matrix(matrix, names, args.out)
+    plots.plot_confusion_matrix(matrix, names, args.out, title="CLS confusion")
 
 
 def _plot_grasp(args: argparse.Namespace) -> None:

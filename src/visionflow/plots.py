@@ -48,6 +48,8 @@ STYLE = {
 }
 
 TOP_K = ("top1", "top5")
+ANNOTATED_CLASSES = 20  # confusion cells get their count written up to this many classes
+LABELLED_CLASSES = 50  # per-class figures name every class up to this many
 SUMMARY_COLUMNS = [
     "run",
     "best_epoch",
@@ -259,22 +261,81 @@ def plot_prediction_grid(panels: Sequence[Mapping], path: Path, per_row: int = 2
             )
 
 
-def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path) -> None:
-    """Confusion counts (rows true, columns predicted) as a row-normalised heatmap."""
+def plot_confusion_matrix(
+    matrix: np.ndarray, names: Sequence[str], path: Path, title: str = "confusion"
+) -> None:
+    """Confusion counts (rows true, columns predicted) as a row-normalised heatmap.
+
+    Counts are written in the cells up to ANNOTATED_CLASSES classes, names on the axes up to
+    LABELLED_CLASSES.
+    """
     matrix = np.asarray(matrix)
     if matrix.shape != (len(names), len(names)):
         raise ValueError(f"confusion matrix {matrix.shape} does not match {len(names)} classes")
     totals = matrix.sum(axis=1, keepdims=True)
     fractions = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
-    with _image_grid(path, 1, 1, cell=5.5) as axes:
+    with _image_grid(path, 1, 1, cell=5.5 if len(names) <= ANNOTATED_CLASSES else 8) as axes:
         ax = axes[0, 0]
-        ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
-        for (row, col), count in np.ndenumerate(matrix):
-            color = "white" if fractions[row, col] > 0.5 else "black"
-            ax.text(col, row, str(count), ha="center", va="center", color=color, fontsize=9)
-        ticks = range(len(names))
-        ax.set_xticks(ticks, names, rotation=30, ha="right")
-        ax.set_yticks(ticks, names)
+        image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+        if len(names) <= ANNOTATED_CLASSES:
+            for (row, col), count in np.ndenumerate(matrix):
+                color = "white" if fractions[row, col] > 0.5 else "black"
+                ax.text(col, row, str(count), ha="center", va="center", color=color, fontsize=9)
+        else:
+            ax.figure.colorbar(image, ax=ax, label="fraction of the true class")
+        if len(names) <= LABELLED_CLASSES:
+            ticks = range(len(names))
+            ax.set_xticks(ticks, names, rotation=30 if len(names) < 15 else 90, ha="right")
+            ax.set_yticks(ticks, names)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
-        ax.set_title(f"CLS confusion ({int(matrix.sum())} samples)")
+        ax.set_title(f"{title} ({int(matrix.sum())} samples)")
+
+
+def _listed_classes(order: np.ndarray) -> tuple[np.ndarray, str]:
+    """Indices (from `order`) to draw per class, and a note when only the extremes fit."""
+    if len(order) <= LABELLED_CLASSES:
+        return order, ""
+    half = LABELLED_CLASSES // 2
+    return np.concatenate([order[:half], order[-half:]]), f", {half} lowest and {half} highest"
+
+
+def plot_class_accuracy(
+    names: Sequence[str], accuracy: np.ndarray, counts: np.ndarray, path: Path, title: str
+) -> None:
+    """Horizontal bars of per-class top-1 accuracy, worst at the bottom; classes absent from the set
+    (`counts` 0) are left out."""
+    accuracy, counts = np.asarray(accuracy, dtype=float), np.asarray(counts)
+    present = np.flatnonzero(counts > 0)
+    order = present[np.argsort(accuracy[present], kind="stable")]
+    shown, note = _listed_classes(order)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.22 * len(shown)))
+        try:
+            ax.barh(range(len(shown)), accuracy[shown], color=COLORS[0])
+            ax.set_yticks(range(len(shown)), [f"{names[i]} (n={counts[i]})" for i in shown])
+            ax.set_xlim(0, 1)
+            ax.set_xlabel("top-1 accuracy")
+            ax.set_title(f"{title}{note}")
+            _save(fig, Path(path))
+        finally:
+            plt.close(fig)
+
+
+def plot_class_report(names: Sequence[str], scores: np.ndarray, path: Path, title: str) -> None:
+    """Heatmap of per-class precision, recall and F1 (a (C, 3) array), annotated."""
+    scores = np.asarray(scores, dtype=float)
+    shown, note = _listed_classes(np.argsort(scores[:, 2], kind="stable"))
+    with plt.rc_context(STYLE | {"axes.grid": False}):
+        fig, ax = plt.subplots(figsize=(4.8, 1.2 + 0.24 * len(shown)))
+        try:
+            ax.imshow(scores[shown], cmap="viridis", vmin=0, vmax=1, aspect="auto")
+            for (row, col), value in np.ndenumerate(scores[shown]):
+                color = "black" if value > 0.6 else "white"
+                ax.text(col, row, f"{value:.2f}", ha="center", va="center", color=color, fontsize=8)
+            ax.set_xticks(range(3), ["precision", "recall", "F1"])
+            ax.set_yticks(range(len(shown)), [names[i] for i in shown])
+            ax.set_title(f"{title}{note}")
+            _save(fig, Path(path))
+        finally:
+            plt.close(fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -61,7 +62,7 @@ def topk_accuracy(
     per_instance, per_class = {}, {}
     for k in ks:
         hits = (rank < k).long()
-        per_instance[f"top{k}"] = float(hits.float().mean()) if len(hits) else float("nan")
+        per_instance[f"top{k}"] = float(hits.double().mean()) if len(hits) else float("nan")
         correct = torch.bincount(target, weights=hits.double(), minlength=num_classes)
         rates = correct[present] / total[present]
         per_class[f"top{k}"] = float(rates.mean()) if present.any() else float("nan")
@@ -83,3 +84,24 @@ def per_class_accuracy(logits: Tensor, target: Tensor, num_classes: int) -> Tens
     total = torch.bincount(target, minlength=num_classes)
     correct = torch.bincount(target[pred == target], minlength=num_classes)
     return correct.float() / total.float()
+
+
+def confusion_counts(pred: Tensor, target: Tensor, num_classes: int) -> np.ndarray:
+    """(num_classes, num_classes) int64 counts, rows true class, columns predicted class."""
+    pred, target = torch.as_tensor(pred).cpu().long(), torch.as_tensor(target).cpu().long()
+    _check_labels(target, num_classes)
+    _check_labels(pred, num_classes)
+    flat = torch.bincount(target * num_classes + pred, minlength=num_classes**2)
+    return flat.view(num_classes, num_classes).numpy()
+
+
+def precision_recall_f1(matrix: np.ndarray) -> np.ndarray:
+    """Per-class (precision, recall, F1) as a (C, 3) array from confusion counts; 0 if undefined."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    hits = np.diag(matrix)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, actual, out=np.zeros_like(hits), where=actual > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(hits), where=both > 0)
+    return np.stack([precision, recall, f1], axis=1)

@@ -91,8 +91,9 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
 
 
 def clean_checkpoints(run_dir: Path, dry_run: bool = False) -> list[Path]:
-    """Delete the periodic checkpoint_<epoch>.ckpt files of a run, keeping best and last."""
-    doomed = sorted((Path(run_dir) / "checkpoints").glob("checkpoint_*.ckpt"))
+    """Delete every checkpoint of a run but best.ckpt and last.ckpt (which resume needs)."""
+    kept = {"best.ckpt", "last.ckpt"}
+    doomed = sorted(p for p in (Path(run_dir) / "checkpoints").glob("*.ckpt") if p.name not in kept)
     for path in doomed:
         log.info("%s %s", "would delete" if dry_run else "deleting", path)
         if not dry_run:
