@@ -15,7 +15,13 @@ import torch
 import yaml
 
 from visionflow.data.jacquard import DEFAULT_CLASSES
-from visionflow.io import BadInputError, write_json, write_markdown_table, write_table
+from visionflow.io import (
+    BadInputError,
+    write_json,
+    write_markdown_table,
+    write_table,
+    write_text,
+)
 
 Handler = Callable[[argparse.Namespace], None]
 
@@ -112,6 +118,90 @@ def _summarize_grasp(args: argparse.Namespace) -> None:
     print(table.to_string(index=False))
 
 
+def _demo_wlasl(args: argparse.Namespace) -> None:
+    from visionflow.demo.wlasl import generate
+
+    per_split = {"train": args.train, "val": args.val, "test": args.test}
+    generate(args.out, args.glosses, per_split, seed=args.seed)
+
+
+def _prepare_wlasl(args: argparse.Namespace) -> None:
+    from visionflow.data.wlasl import prepare
+
+    prepare(
+        args.index,
+        args.videos,
+        args.out,
+        args.split,
+        args.size,
+        args.min_frames,
+        args.on_bad_sample,
+        args.workers,
+    )
+
+
+def _train_slr(args: argparse.Namespace) -> None:
+    from visionflow.train import slr
+
+    slr.train(args.data, args.run_dir, json.loads(args.settings))
+
+
+def _test_slr(args: argparse.Namespace) -> None:
+    from visionflow.train import slr_test
+
+    options = {"batch_size": args.batch_size, "workers": args.workers}
+    if args.mode == "full":
+        result = slr_test.full(args.run_dir, args.data, **options)
+    else:
+        graphs = [graph for graph in slr_test.GRAPHS if getattr(args, graph)]
+        result = slr_test.partial(
+            args.run_dir,
+            args.data,
+            args.set,
+            args.checkpoint,
+            args.shuffle_frames,
+            graphs,
+            args.num_frames,
+            args.frame_size,
+            **options,
+        )
+    print(json.dumps(result, indent=2))
+
+
+def _import_ini(args: argparse.Namespace) -> None:
+    from visionflow.train.slr_config import entry_yaml, import_ini
+
+    text = entry_yaml(import_ini(args.ini, args.model, args.split, args.exp))
+    if args.out:
+        write_text(args.out, text)
+    print(text, end="")
+
+
+def _clean_slr(args: argparse.Namespace) -> None:
+    from visionflow.train import slr
+
+    for run_dir in args.runs:
+        slr.clean_checkpoints(run_dir, args.dry_run)
+
+
+def _plot_slr(args: argparse.Namespace) -> None:
+    from visionflow import plots
+    from visionflow.train import slr
+
+    runs = _run_history(args.runs, lambda s: f"{s['model']}_{s['exp']:03d} ({s['split']})")
+    plots.plot_top1(runs, args.top1, title="SLR: validation top-1")
+    plots.plot_loss(runs, args.loss, "SLR: loss")
+    plots.plot_shuffled(slr.summarize(args.runs), args.shuffled)
+
+
+def _summarize_slr(args: argparse.Namespace) -> None:
+    from visionflow.train import slr
+
+    table = slr.summarize(args.runs)
+    write_table(args.out, table)
+    print(table.to_string(index=False))
+
+
 def _prepare_miniimagenet(args: argparse.Namespace) -> None:
     from visionflow.data.miniimagenet import prepare
 
@@ -201,6 +291,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--views-per-object", type=int, default=2)
     p.add_argument("--size", type=int, default=256, help="side of the raw images")
     p.add_argument("--seed", type=int, default=0)
+
+    p = _add(demo_verbs, "wlasl", _demo_wlasl, "WLASL-style index JSON and mp4 videos")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--glosses", type=int, default=10)
+    p.add_argument("--train", type=int, default=12, help="train instances per gloss")
+    p.add_argument("--val", type=int, default=3, help="val instances per gloss")
+    p.add_argument("--test", type=int, default=3, help="test instances per gloss")
+    p.add_argument("--seed", type=int, default=0)
+
+    wlasl = areas.add_parser("wlasl", help="WLASL sign-language video dataset")
+    wlasl_verbs = wlasl.add_subparsers(dest="verb", required=True)
+    p = _add(wlasl_verbs, "prepare", _prepare_wlasl, "decode, crop, resize and pack one split")
+    p.add_argument("--index", type=Path, required=True, help="WLASL index JSON")
+    p.add_argument("--videos", type=Path, required=True, help="folder of <video_id>.mp4")
+    p.add_argument("--out", type=Path, required=True, help="prepared store directory")
+    p.add_argument("--split", required=True, help="aslN: the first N glosses of the index")
+    p.add_argument("--size", type=int, default=256, help="side of the stored square frames")
+    p.add_argument("--min-frames", type=int, default=10, help="shorter clips are skipped")
+    p.add_argument("--on-bad-sample", choices=["error", "skip"], default="error")
+    p.add_argument("--workers", type=int, default=1)
+
+    slr = areas.add_parser("slr", help="SLR video classification on WLASL")
+    slr_verbs = slr.add_subparsers(dest="verb", required=True)
+    p = _add(slr_verbs, "train", _train_slr, "train one run (resumes if interrupted)")
+    p.add_argument("--data", type=Path, required=True, help="prepared WLASL split store")
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--settings", required=True, help="JSON object of run settings")
+    p = _add(slr_verbs, "test", _test_slr, "partial: one set; full: test, val, shuffled test")
+    modes = p.add_subparsers(dest="mode", required=True)
+    for mode in ("partial", "full"):
+        m = modes.add_parser(mode)
+        m.add_argument("run_dir", type=Path, help="results/slr/<split>/<model>_<exp>")
+        m.add_argument("--data", type=Path, required=True, help="prepared WLASL split store")
+        m.add_argument("--batch-size", type=int, default=8)
+        m.add_argument("--workers", type=int, default=0)
+    partial = modes.choices["partial"]
+    partial.add_argument("set", choices=["test", "val", "train"])
+    partial.add_argument("--checkpoint", default="best", help="name in checkpoints/")
+    partial.add_argument("--shuffle-frames", action="store_true")
+    partial.add_argument("--num-frames", type=int, help="overrides data_info.json")
+    partial.add_argument("--frame-size", type=int, help="overrides data_info.json")
+    for flag, graph, what in (
+        ("--bar-graph", "bargraph", "per-class accuracy"),
+        ("--confusion-matrix", "confmat", "confusion"),
+        ("--heatmap", "heatmap", "per-class precision/recall/F1"),
+    ):
+        partial.add_argument(flag, dest=graph, action="store_true", help=f"draw the {what} figure")
+    p = _add(slr_verbs, "import-ini", _import_ini, "turn an original .ini into a config entry")
+    p.add_argument("ini", type=Path)
+    p.add_argument("--model", help="if the path does not follow configfiles/<split>/<MODEL>/")
+    p.add_argument("--split")
+    p.add_argument("--exp", type=int)
+    p.add_argument("--out", type=Path, help="also write the YAML here")
+    p = _add(slr_verbs, "clean-checkpoints", _clean_slr, "delete all but best and last")
+    p.add_argument("runs", type=Path, nargs="+", help="run directories")
+    p.add_argument("--dry-run", action="store_true", help="only list what would go")
+    p = _add(slr_verbs, "plot", _plot_slr, "curves of several runs and shuffled-frames bars")
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories")
+    p.add_argument("--top1", type=Path, required=True)
+    p.add_argument("--loss", type=Path, required=True)
+    p.add_argument("--shuffled", type=Path, required=True)
+    p = _add(slr_verbs, "summarize", _summarize_slr, "best val and full-test numbers per run")
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories")
+    p.add_argument("--out", type=Path, required=True, help="CSV to write")
 
     jacquard = areas.add_parser("jacquard", help="Jacquard grasping dataset")
     jacquard_verbs = jacquard.add_subparsers(dest="verb", required=True)

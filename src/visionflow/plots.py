@@ -339,3 +339,25 @@ def plot_class_report(names: Sequence[str], scores: np.ndarray, path: Path, titl
             _save(fig, Path(path))
         finally:
             plt.close(fig)
+
+
+def plot_shuffled(summary: pd.DataFrame, path: Path) -> None:
+    """Test top-1 with frames in order beside shuffled, one bar pair per run of `summary`."""
+    if summary.empty:
+        raise ValueError("no runs to plot")
+    labels = [f"{r.run}\n{r.split}, H={r.shuffle_entropy:.2f}" for r in summary.itertuples()]
+    x = np.arange(len(summary))
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(2.0 + 1.6 * len(summary), 4.0))
+        try:
+            ax.bar(x - 0.2, 100 * summary["test_top1"], 0.4, label="frames in order")
+            ax.bar(x + 0.2, 100 * summary["shuffled_top1"], 0.4, label="frames shuffled")
+            ax.set_xticks(x, labels)
+            ax.set_xlim(-0.7, len(summary) - 0.3)
+            ax.set_ylim(0, 105)
+            ax.set_ylabel("test top-1 (%)")
+            ax.set_title("SLR: test top-1, frames in order vs shuffled")
+            ax.legend(loc="lower right")
+            _save(fig, Path(path))
+        finally:
+            plt.close(fig)

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 PREPARED_MINIIMAGENET = "data/prepared/miniimagenet"
 # Keys of config["cornet"] that are job resources, not run settings.
@@ -68,3 +69,60 @@ def get_grasp_figures():
     if "cls" in tasks:
         figures.append("results/grasp/cls/vis/confusion.png")
     return figures
+
+
+PREPARED_WLASL = "data/prepared/wlasl"
+WLASL_STORE = ("clips.bin", "manifest.parquet", "info.json")
+SLR_MODELS = (
+    "S3D",
+    "R3D_18",
+    "R(2+1)D_18",
+    "Swin3D_T",
+    "Swin3D_S",
+    "Swin3D_B",
+    "MViTv2_S",
+    "MViTv1_B",
+)
+SLR_SHARED_KEYS = ("pretrained", "save_every", "workers", "devices")
+
+
+wildcard_constraints:
+    wlasl_split=r"asl\d+",
+    slr_model="|".join(re.escape(m) for m in SLR_MODELS),
+    exp=r"\d{3}",
+
+
+def get_wlasl_root(wildcards):
+    return config["wlasl"]["root"]
+
+
+def prepared_wlasl(split, *names):
+    return [os.path.join(PREPARED_WLASL, split, name) for name in names]
+
+
+def slr_run_dir(run):
+    return f"results/slr/{run['split']}/{run['model']}_{run['exp']:03d}"
+
+
+def get_slr_run_dirs():
+    """One directory per entry of the run queue, config["slr"]["runs"]."""
+    return [slr_run_dir(run) for run in config["slr"]["runs"]]
+
+
+def get_slr_settings(wildcards):
+    """JSON of everything one SLR run computes from, so editing its entry re-runs only it."""
+    [run] = [
+        r
+        for r in config["slr"]["runs"]
+        if (r["split"], r["model"], r["exp"])
+        == (wildcards.wlasl_split, wildcards.slr_model, int(wildcards.exp))
+    ]
+    shared = {k: config["slr"][k] for k in SLR_SHARED_KEYS}
+    return json.dumps(run | shared | {"seed": config["seed"]}, sort_keys=True)
+
+
+def get_slr_figures():
+    if not config["slr"]["runs"]:
+        return []
+    names = ("summary.csv", "top1.png", "loss.png", "shuffled.png")
+    return [f"results/slr/{name}" for name in names]

@@ -51,3 +51,27 @@ if config["jacquard"]["demo"]:
             " --objects-per-class {params.demo[objects_per_class]}"
             " --views-per-object {params.demo[views_per_object]}"
             " --size {params.demo[size]} > {log:q} 2>&1"
+
+
+if config["wlasl"]["demo"]:
+
+    rule demo_wlasl:
+        output:
+            directory(config["wlasl"]["root"]),
+        log:
+            "logs/demo/wlasl.log",
+        benchmark:
+            "benchmarks/demo/wlasl.tsv"
+        conda:
+            "../../envs/visionflow.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        params:
+            demo=config["wlasl"]["demo"],
+            seed=config["seed"],
+        shell:
+            "visionflow demo wlasl --out {output:q} --seed {params.seed}"
+            " --glosses {params.demo[glosses]} --train {params.demo[train]}"
+            " --val {params.demo[val]} --test {params.demo[test]} > {log:q} 2>&1"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import pandas as pd
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping
 
@@ -99,3 +101,27 @@ def clean_checkpoints(run_dir: Path, dry_run: bool = False) -> list[Path]:
         if not dry_run:
             path.unlink()
     return doomed
+
+
+def summarize(run_dirs: list[Path]) -> pd.DataFrame:
+    """One row per run: settings, the best epoch's val numbers and the full test results."""
+    rows = []
+    for run_dir in map(Path, run_dirs):
+        settings = yaml.safe_load((run_dir / "config.yaml").read_text())
+        result = json.loads((run_dir / "results" / "best_val_loss.json").read_text())
+        test, shuffled = result["test"], result["test_shuff"]
+        rows.append(
+            {
+                "run": f"{settings['model']}_{settings['exp']:03d}",
+                "split": settings["split"],
+                "best_epoch": result["best_val_epoch"],
+                "val_top1": result["best_val_acc"],
+                "val_loss": result["best_val_loss"],
+                **{f"test_top{k}": test["top_k_per_instance_acc"][f"top{k}"] for k in (1, 5, 10)},
+                "test_class_top1": test["top_k_average_per_class_acc"]["top1"],
+                "test_loss": test["average_loss"],
+                "shuffled_top1": shuffled["top_k_per_instance_acc"]["top1"],
+                "shuffle_entropy": shuffled["shannon_entropy"],
+            }
+        )
+    return pd.DataFrame(rows)

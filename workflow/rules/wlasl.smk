@@ -1,0 +1,28 @@
+rule prepare_wlasl:
+    input:
+        get_wlasl_root,
+    output:
+        prepared_wlasl("{wlasl_split}", *WLASL_STORE),
+        skipped=f"{PREPARED_WLASL}/{{wlasl_split}}/skipped.csv",
+    log:
+        "logs/wlasl/prepare_{wlasl_split}.log",
+    benchmark:
+        "benchmarks/wlasl/prepare_{wlasl_split}.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 8
+    resources:
+        mem_mb=8000,
+        runtime=480,
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.skipped),
+        index=lambda wildcards, input: os.path.join(input[0], config["wlasl"]["index"]),
+        videos=lambda wildcards, input: os.path.join(input[0], "videos"),
+        size=config["wlasl"]["size"],
+        min_frames=config["wlasl"]["min_frames"],
+        on_bad_sample=config["on_bad_sample"],
+    shell:
+        "visionflow wlasl prepare --index {params.index:q} --videos {params.videos:q}"
+        " --out {params.out:q} --split {wildcards.wlasl_split} --size {params.size}"
+        " --min-frames {params.min_frames} --on-bad-sample {params.on_bad_sample}"
+        " --workers {threads} 2>&1 | tee {log:q}"
