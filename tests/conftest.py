@@ -70,3 +70,38 @@ def kill_then_resume(command: list[str], run_dir: Path, epochs: int, pause: floa
     proc.wait()
     assert safe_torch_load(last)["epoch"] < epochs - 1
     subprocess.run(command, env=subprocess_env(), check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def wlasl_raw(tmp_path_factory) -> Path:
+    """4 demo glosses, 4 train, 2 val and 2 test videos each (with the demo's broken ones)."""
+    from visionflow.demo.wlasl import generate
+
+    root = tmp_path_factory.mktemp("raw") / "wlasl"
+    generate(root, 4, {"train": 4, "val": 2, "test": 2}, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def wlasl_store(wlasl_raw, tmp_path_factory) -> Path:
+    """`wlasl_raw` prepared as split asl4 at 32 x 32 pixels."""
+    from visionflow.data.wlasl import prepare
+
+    out = tmp_path_factory.mktemp("prepared") / "asl4"
+    prepare(wlasl_raw / "WLASL_v0.3.json", wlasl_raw / "videos", out, "asl4", 32)
+    return out
+
+
+def slr_settings(**overrides) -> dict:
+    """An SLR run small enough for seconds on one core: R(2+1)D_18, 4 frames of 28 px."""
+    settings = {
+        "model": "R(2+1)D_18", "split": "asl4", "exp": 1, "seed": 0,
+        "training": {"batch_size": 4, "update_per_step": 1, "max_epoch": 2},
+        "optimizer": {"eps": 1e-8, "backbone_init_lr": 1e-3, "backbone_weight_decay": 1e-4,
+                      "classifier_init_lr": 1e-3, "classifier_weight_decay": 1e-4},
+        "model_params": {"drop_p": 0.2},
+        "scheduler": {"type": "CosineAnnealingLR", "tmax": 2, "eta_min": 0.0},
+        "data": {"num_frames": 4, "frame_size": 28},
+        "early_stopping": None, "pretrained": None, "save_every": 1, "workers": 0, "devices": 1,
+    }  # fmt: skip
+    return settings | overrides

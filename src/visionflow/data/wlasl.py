@@ -27,7 +27,7 @@ MANIFEST_COLUMNS = [
     "id", "split", "label", "gloss", "video_id", "instance_id", "signer_id", "source",
     "frame_start", "frame_end", "frames", "offset", "sha256",
 ]  # fmt: skip
-MIN_FRAMES = 9
+MIN_FRAMES = 10  # SLR keeps a clip only if it has more than 9 frames
 
 
 def split_size(split: str) -> int:

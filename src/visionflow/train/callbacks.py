@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 import pandas as pd
 import torch
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.trainer.states import TrainerFn
 
 from visionflow.io import write_table
@@ -91,9 +92,12 @@ class RngStateKeeper(L.Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
-class PeriodicCheckpoint(L.Callback):
+class PeriodicCheckpoint(Checkpoint):
     """Keeps `checkpoint_<epoch>.ckpt` (epochs counted from 1) every `every` epochs, after the
-    last epoch and when training stops early."""
+    last epoch and when training stops early.
+
+    As a Checkpoint, Lightning runs it after EarlyStopping has had its say for the epoch.
+    """
 
     def __init__(self, dirpath: str | Path, every: int) -> None:
         self.dirpath, self.every = Path(dirpath), every

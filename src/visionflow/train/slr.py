@@ -72,12 +72,9 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
         hparams,
         video.normalisation(settings["model"]),
     )
-    callbacks: list[L.Callback] = [
-        PeriodicCheckpoint(run_dir / "checkpoints", settings["save_every"])
-    ]
     stopping = settings.get("early_stopping")
-    if stopping:
-        callbacks.append(EarlyStopping(**stopping))
+    callbacks: list[L.Callback] = [EarlyStopping(**stopping)] if stopping else []
+    callbacks.append(PeriodicCheckpoint(run_dir / "checkpoints", settings["save_every"]))
     return engine.fit(
         module,
         datamodule,

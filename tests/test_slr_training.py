@@ -1,0 +1,107 @@
+"""SLR training and testing end to end on the tiny demo store: files, agreement, resume."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from conftest import kill_then_resume, slr_settings, subprocess_env
+
+from visionflow.io import BadInputError, safe_torch_load
+from visionflow.train import slr, slr_test
+
+
+@pytest.fixture(scope="module")
+def trained_run(wlasl_store, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("slr") / "asl4" / "R(2+1)D_18_001"
+    slr.train(wlasl_store, run_dir, slr_settings())
+    return run_dir
+
+
+def test_run_directory_layout(trained_run):
+    names = {p.name for p in (trained_run / "checkpoints").iterdir()}
+    assert {"best.ckpt", "last.ckpt", "checkpoint_001.ckpt", "checkpoint_002.ckpt"} <= names
+    assert json.loads((trained_run / "data_info.json").read_text()) == {
+        "num_frames": 4, "frame_size": 28}  # fmt: skip
+    history = pd.read_csv(trained_run / "metrics.csv")
+    assert list(zip(history["epoch"], history["split"], strict=True)) == [
+        (0, "val"), (1, "train"), (1, "val"), (2, "train"), (2, "val")]  # fmt: skip
+    val = history[(history["split"] == "val") & (history["epoch"] > 0)]
+    best_epoch = safe_torch_load(trained_run / "checkpoints" / "best.ckpt")["epoch"] + 1
+    assert best_epoch == val.loc[val["loss"].idxmin(), "epoch"]  # best = lowest val loss
+
+
+def test_backbone_and_head_train_with_their_own_rates(trained_run):
+    state = safe_torch_load(trained_run / "checkpoints" / "last.ckpt")
+    groups = state["optimizer_states"][0]["param_groups"]
+    assert [g["initial_lr"] for g in groups] == [1e-3, 1e-3]
+    assert [g["weight_decay"] for g in groups] == [1e-4, 1e-4]
+    assert len(groups[1]["params"]) == 2  # the head's Linear weight and bias
+
+
+def test_full_test_agrees_with_training_and_shuffling_is_recorded(trained_run, wlasl_store):
+    result = slr_test.full(trained_run, wlasl_store, batch_size=3)
+    val = result["val"]
+    assert result["best_val_loss"] == pytest.approx(val["average_loss"], rel=1e-5)
+    assert result["best_val_acc"] == pytest.approx(val["top_k_per_instance_acc"]["top1"])
+    shuffled = result["test_shuff"]
+    assert shuffled["perm"] == [2, 3, 0, 1]  # torch.randperm(4) after seeding 42
+    assert shuffled["shannon_entropy"] == 0.0  # a rotation: every circular step is +1
+    results = trained_run / "results"
+    for name in ("best_val_loss.json", "best_test-top-k.json", "best_val-top-k.json",
+                 "best_test-top-k_shuffled.json", "best_test-bargraph.png",
+                 "best_test-confmat.png", "best_test-heatmap.png"):  # fmt: skip
+        assert (results / name).stat().st_size > 0
+    saved = json.loads((results / "best_val_loss.json").read_text())
+    assert saved["test"] == result["test"]
+    summary = slr.summarize([trained_run])
+    assert summary.loc[0, "run"] == "R(2+1)D_18_001"
+    assert summary.loc[0, "test_top1"] == result["test"]["top_k_per_instance_acc"]["top1"]
+
+
+def test_partial_test_on_another_checkpoint(trained_run, wlasl_store):
+    result = slr_test.partial(
+        trained_run, wlasl_store, "train", "checkpoint_001", graphs=["heatmap"]
+    )
+    assert set(result) == {"top_k_average_per_class_acc", "top_k_per_instance_acc", "average_loss"}
+    assert (trained_run / "results" / "checkpoint_001_train-top-k.json").exists()
+    assert (trained_run / "results" / "checkpoint_001_train-heatmap.png").exists()
+    with pytest.raises(BadInputError, match="checkpoint does not exist"):
+        slr_test.partial(trained_run, wlasl_store, "test", "checkpoint_009")
+
+
+def test_clean_checkpoints_keeps_best_and_last(trained_run, tmp_path):
+    copy = tmp_path / "run"
+    (copy / "checkpoints").mkdir(parents=True)
+    for path in (trained_run / "checkpoints").iterdir():
+        (copy / "checkpoints" / path.name).write_bytes(b"")
+    slr.clean_checkpoints(copy)
+    assert {p.name for p in (copy / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+
+
+def test_early_stopping_stops_and_keeps_a_checkpoint(wlasl_store, tmp_path):
+    stopping = {"monitor": "val/loss", "mode": "min", "patience": 1, "min_delta": 100.0}
+    settings = slr_settings(early_stopping=stopping, save_every=5)
+    settings["training"] = settings["training"] | {"max_epoch": 6}
+    slr.train(wlasl_store, tmp_path, settings)
+    history = pd.read_csv(tmp_path / "metrics.csv")
+    assert history["epoch"].max() == 2  # epoch 1 sets the best, epoch 2 fails to beat it by 100
+    assert (tmp_path / "checkpoints" / "checkpoint_002.ckpt").exists()
+
+
+def test_killed_run_resumes_to_the_same_history(wlasl_store, tmp_path):
+    settings = slr_settings()
+    settings["training"] = settings["training"] | {"max_epoch": 3}
+    runs = {}
+    for name in ("straight", "killed"):
+        run_dir = tmp_path / name
+        command = [sys.executable, "-m", "visionflow.cli", "slr", "train", "--data",
+                   str(wlasl_store), "--run-dir", str(run_dir),
+                   "--settings", json.dumps(settings)]  # fmt: skip
+        if name == "killed":
+            kill_then_resume(command, run_dir, epochs=3, pause=1.0)
+        else:  # also a child process: thread counts change float sums
+            subprocess.run(command, env=subprocess_env(), check=True, capture_output=True)
+        runs[name] = pd.read_csv(run_dir / "metrics.csv").drop(columns="duration")
+    pd.testing.assert_frame_equal(runs["straight"], runs["killed"])
