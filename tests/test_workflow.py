@@ -61,7 +61,25 @@ def test_dry_run_covers_the_whole_dag(tmp_path):
         "test_cornet": 4, "plot_cornet": 1, "summarize_cornet": 1,
         "demo_jacquard": 1, "prepare_jacquard": 1, "train_grasp": 2, "test_grasp": 4,
         "vis_grasp": 2, "confusion_cls": 1, "plot_grasp": 1, "summarize_grasp": 1,
+        "demo_wlasl": 1, "prepare_wlasl": 1, "train_slr": 1, "test_slr": 1, "plot_slr": 1,
+        "summarize_slr": 1,
     }  # fmt: skip
+
+
+def test_slr_queue_is_one_gpu_job_per_entry(tmp_path):
+    workdir = workdir_copy(tmp_path)
+    config = read_config(workdir)
+    second = dict(config["slr"]["runs"][0], model="R3D_18", exp=2)
+    config["slr"]["runs"].append(second)
+    write_config(workdir, config)
+    result = snakemake(workdir, "-n", "slr_all")
+    jobs = planned_jobs(result.stdout)
+    assert jobs["train_slr"] == 2 and jobs["test_slr"] == 2 and jobs["prepare_wlasl"] == 1
+    assert "results/slr/asl10/R3D_18_002/metrics.csv" in result.stdout
+    resources = [
+        line for line in result.stdout.splitlines() if line.strip().startswith("resources:")
+    ]
+    assert sum("gpu=1" in line for line in resources) == 4  # two train and two test jobs
 
 
 def test_schema_rejects_bad_config_readably(tmp_path):
@@ -82,6 +100,10 @@ def tiny_config(workdir: Path) -> dict:
     config["miniimagenet"]["demo"].update(classes=3, train_per_class=8, val_per_class=4)
     config["jacquard"]["demo"].update(objects_per_class=3, views_per_object=1, size=128)
     config["grasp"].update(epochs=1, vis_samples=2)
+    config["wlasl"].update(size=32, demo={"glosses": 3, "train": 3, "val": 2, "test": 2})
+    [run] = config["slr"]["runs"]
+    run.update(split="asl3", training={"batch_size": 4, "max_epoch": 1},
+               data={"num_frames": 4, "frame_size": 28})  # fmt: skip
     return config
 
 
@@ -106,6 +128,11 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
     grasp = pd.read_csv(workdir / "results" / "grasp" / "summary.csv")
     assert grasp["task"].tolist() == ["CLS", "GRASP"]
     assert grasp[["train_accuracy", "test_accuracy"]].stack().between(0, 1).all()
+    slr = pd.read_csv(workdir / "results" / "slr" / "summary.csv")
+    assert slr["run"].tolist() == ["R(2+1)D_18_001"] and slr["split"].tolist() == ["asl3"]
+    assert slr[["test_top1", "shuffled_top1"]].stack().between(0, 1).all()
+    for name in ("top1.png", "shuffled.png", "asl3/R(2+1)D_18_001/results/best_test-confmat.png"):
+        assert (workdir / "results" / "slr" / name).stat().st_size > 0
 
     assert "Nothing to be done" in snakemake(workdir, "-n", "all").stdout
 
@@ -139,9 +166,12 @@ def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
         (raw / split / "n01532829").mkdir(parents=True)
     jacquard = tmp_path / "top_5"
     (jacquard / "train" / "Chair").mkdir(parents=True)
+    wlasl = tmp_path / "WLASL"
+    wlasl.mkdir()
     result = snakemake(
         workdir, "all", "-n", "-p", "--configfile", "config/paper.yaml",
         "--config", f"miniimagenet={{root: {raw}}}", f"jacquard={{root: {jacquard}}}",
+        f"wlasl={{root: {wlasl}}}",
     )  # fmt: skip
     jobs = planned_jobs(result.stdout)
     assert "demo_miniimagenet" not in jobs and jobs["train_cornet"] == 4
@@ -150,4 +180,8 @@ def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
     for setting in ('"lr": 0.1', '"epochs": 43', '"width": 1.0', '"step_size": 20'):
         assert setting in result.stdout
     for setting in ('"lr": 0.0005', '"epochs": 150', '"batch_size": 2', '"step_size": 25'):
+        assert setting in result.stdout
+    assert "demo_wlasl" not in jobs and jobs["train_slr"] == 1
+    assert f"--index {wlasl}/WLASL_v0.3.json --videos {wlasl}/WLASL2000" in result.stdout
+    for setting in ('"model": "S3D"', '"num_frames": 32', '"update_per_step": 8', '"tmax": 100'):
         assert setting in result.stdout
