@@ -106,3 +106,11 @@ def test_schedulers_follow_the_original_definitions():
     restarts = {"type": "CosineAnnealingWarmRestarts", "t0": 2, "tmult": 1, "eta_min": 0.0}
     assert lr_per_epoch(restarts, 4) == [1.0, 0.5, 1.0, 0.5]
     assert scheduler_config(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1), None) == []
+
+
+def test_each_family_is_normalised_with_its_pretraining_statistics():
+    kinetics = ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
+    assert video.normalisation("S3D") == kinetics  # std is not the mean (an original bug)
+    assert video.normalisation("R(2+1)D_18") == kinetics
+    assert video.normalisation("Swin3D_B") == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert video.normalisation("MViTv1_B") == ((0.45,) * 3, (0.225,) * 3)

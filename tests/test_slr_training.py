@@ -105,3 +105,12 @@ def test_killed_run_resumes_to_the_same_history(wlasl_store, tmp_path):
             subprocess.run(command, env=subprocess_env(), check=True, capture_output=True)
         runs[name] = pd.read_csv(run_dir / "metrics.csv").drop(columns="duration")
     pd.testing.assert_frame_equal(runs["straight"], runs["killed"])
+
+
+def test_gradient_accumulation_steps_within_each_epoch(wlasl_store, tmp_path):
+    settings = slr_settings()
+    settings["training"] = settings["training"] | {"update_per_step": 2}
+    slr.train(wlasl_store, tmp_path, settings)
+    # 13 train clips in batches of 4 -> 3 batches (a last batch of one is dropped) -> steps
+    # after batches 2 and 3 of each epoch: nothing carries over into the next epoch.
+    assert safe_torch_load(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 4
