@@ -269,6 +269,19 @@ def _add(sub: argparse._SubParsersAction, name: str, handler: Handler, help: str
     return parser
 
 
+def _add_conversion_options(parser: argparse.ArgumentParser) -> None:
+    """What every raw-to-prepared converter takes besides its paths."""
+    parser.add_argument("--on-bad-sample", choices=["error", "skip"], default="error")
+    parser.add_argument("--workers", type=int, default=1)
+
+
+def _add_train(parser: argparse.ArgumentParser, store: str) -> None:
+    """The arguments of every `train` verb: prepared `store`, run directory, settings."""
+    parser.add_argument("--data", type=Path, required=True, help=store)
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--settings", required=True, help="JSON object of run settings")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full command tree."""
     parser = argparse.ArgumentParser(prog="visionflow", description=__doc__)
@@ -309,15 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", required=True, help="aslN: the first N glosses of the index")
     p.add_argument("--size", type=int, default=256, help="side of the stored square frames")
     p.add_argument("--min-frames", type=int, default=10, help="shorter clips are skipped")
-    p.add_argument("--on-bad-sample", choices=["error", "skip"], default="error")
-    p.add_argument("--workers", type=int, default=1)
+    _add_conversion_options(p)
 
     slr = areas.add_parser("slr", help="SLR video classification on WLASL")
     slr_verbs = slr.add_subparsers(dest="verb", required=True)
-    p = _add(slr_verbs, "train", _train_slr, "train one run (resumes if interrupted)")
-    p.add_argument("--data", type=Path, required=True, help="prepared WLASL split store")
-    p.add_argument("--run-dir", type=Path, required=True)
-    p.add_argument("--settings", required=True, help="JSON object of run settings")
+    _add_train(
+        _add(slr_verbs, "train", _train_slr, "train one run (resumes if interrupted)"),
+        "prepared WLASL split store",
+    )
     p = _add(slr_verbs, "test", _test_slr, "partial: one set; full: test, val, shuffled test")
     modes = p.add_subparsers(dest="mode", required=True)
     for mode in ("partial", "full"):
@@ -363,8 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="prepared store directory")
     p.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES))
     p.add_argument("--size", type=int, default=224)
-    p.add_argument("--on-bad-sample", choices=["error", "skip"], default="error")
-    p.add_argument("--workers", type=int, default=1)
+    _add_conversion_options(p)
     p = _add(jacquard_verbs, "show", _show_jacquard, "draw a stored map's rectangles on its RGB")
     p.add_argument("object", help="object id (or a unique prefix of it)")
     p.add_argument("--data", type=Path, required=True, help="prepared Jacquard store")
@@ -375,10 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     grasp = areas.add_parser("grasp", help="NeuroVis CLS/GRASP experiment on Jacquard")
     grasp_verbs = grasp.add_subparsers(dest="verb", required=True)
-    p = _add(grasp_verbs, "train", _train_grasp, "train one task (resumes if interrupted)")
-    p.add_argument("--data", type=Path, required=True, help="prepared Jacquard store")
-    p.add_argument("--run-dir", type=Path, required=True)
-    p.add_argument("--settings", required=True, help="JSON object of run settings")
+    _add_train(
+        _add(grasp_verbs, "train", _train_grasp, "train one task (resumes if interrupted)"),
+        "prepared Jacquard store",
+    )
     p = _add(grasp_verbs, "test", _test_grasp, "loss and accuracy of a checkpoint")
     p.add_argument("--ckpt", type=Path, required=True)
     p.add_argument("--data", type=Path, required=True, help="prepared Jacquard store")
@@ -410,15 +421,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, required=True, help="folder with train/ and val/")
     p.add_argument("--out", type=Path, required=True, help="prepared store directory")
     p.add_argument("--short-side", type=int, default=256)
-    p.add_argument("--on-bad-sample", choices=["error", "skip"], default="error")
-    p.add_argument("--workers", type=int, default=1)
+    _add_conversion_options(p)
 
     cornet = areas.add_parser("cornet", help="CORnet-S100 experiment")
     cornet_verbs = cornet.add_subparsers(dest="verb", required=True)
-    p = _add(cornet_verbs, "train", _train_cornet, "train one run (resumes if interrupted)")
-    p.add_argument("--data", type=Path, required=True, help="prepared MiniImageNet store")
-    p.add_argument("--run-dir", type=Path, required=True)
-    p.add_argument("--settings", required=True, help="JSON object of run settings")
+    _add_train(
+        _add(cornet_verbs, "train", _train_cornet, "train one run (resumes if interrupted)"),
+        "prepared MiniImageNet store",
+    )
     p = _add(cornet_verbs, "test", _test_cornet, "top1/top5/loss of a checkpoint")
     p.add_argument("--ckpt", type=Path, required=True)
     p.add_argument("--data", type=Path, required=True, help="prepared MiniImageNet store")

@@ -17,7 +17,9 @@ rule prepare_wlasl:
     params:
         out=lambda wildcards, output: os.path.dirname(output.skipped),
         index=lambda wildcards, input: os.path.join(input[0], config["wlasl"]["index"]),
-        videos=lambda wildcards, input: os.path.join(input[0], config["wlasl"]["videos"]),
+        videos=lambda wildcards, input: os.path.join(
+            input[0], config["wlasl"]["videos"]
+        ),
         size=config["wlasl"]["size"],
         min_frames=config["wlasl"]["min_frames"],
         on_bad_sample=config["on_bad_sample"],

@@ -24,6 +24,7 @@ import tifffile
 from PIL import Image
 
 from visionflow.data.conversion import POLICIES, Problem, progress, reject, worker_pool
+from visionflow.data.store import PackedSplit
 from visionflow.io import BadInputError, atomic_path, sha256_file, write_table
 
 DEFAULT_CLASSES = ("Chair", "Lamp", "figurines", "plants", "pen+pencil")
@@ -453,15 +454,13 @@ def locate_view(prepared_dir: Path, object_id: str, view: int | None = None) -> 
     return row["split"], in_split.index(row["index"])
 
 
-class PackedJacquard:
+class PackedJacquard(PackedSplit):
     """One split of a prepared Jacquard store; samples are sliced from lazy memory maps."""
 
     def __init__(self, prepared_dir: Path, split: str) -> None:
         self.prepared_dir = Path(prepared_dir)
         manifest_path = self.prepared_dir / "manifest.parquet"
-        for path in (manifest_path, *(self.prepared_dir / f"{key}.npy" for key in ARRAYS)):
-            if not path.is_file():
-                raise BadInputError(path, "prepared store file does not exist")
+        self.require(manifest_path, *(self.prepared_dir / f"{key}.npy" for key in ARRAYS))
         manifest = pd.read_parquet(manifest_path)
         self.rows = manifest[manifest["split"] == split].reset_index(drop=True)
         self._index = self.rows["index"].to_numpy(np.int64)
@@ -471,14 +470,6 @@ class PackedJacquard:
         by_label = manifest.drop_duplicates("label").sort_values("label")
         self.classes: dict[int, str] = dict(zip(by_label["label"], by_label["class"], strict=True))
         self._total = len(manifest)
-        self._arrays: dict[str, np.ndarray] | None = None
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the memory maps; each process opens its own."""
-        return {**self.__dict__, "_arrays": None}
 
     def _open(self, key: str) -> np.ndarray:
         """The stored array `key`, memory-mapped; BadInputError if it does not fit the manifest."""
@@ -491,18 +482,15 @@ class PackedJacquard:
             raise BadInputError(path, f"expected {self._total} samples, found {array.shape[0]}")
         return array
 
-    def _data(self) -> dict[str, np.ndarray]:
-        """All stored arrays, memory-mapped on first use."""
-        if self._arrays is None:
-            self._arrays = {key: self._open(key) for key in ARRAYS}
-        return self._arrays
+    def _open_maps(self) -> dict[str, np.ndarray]:
+        return {key: self._open(key) for key in ARRAYS}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """Sample `index`: rgb (S,S,3) uint8, depth (S,S) float32, mask (S,S) uint8,
         maps (4,S,S,6) float32 (rotations 0/90/180/270), grasps (n,5) in output pixels
         (x, y, theta_deg, opening, jaw size), label int."""
         row = self._index[index]
-        sample: dict[str, Any] = {key: np.array(a[row]) for key, a in self._data().items()}
+        sample: dict[str, Any] = {key: np.array(a[row]) for key, a in self.maps().items()}
         sample["grasps"] = self.grasps[index]
         sample["label"] = int(self.labels[index])
         return sample

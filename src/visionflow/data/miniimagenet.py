@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from multiprocessing.pool import Pool
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ import torch
 from PIL import Image
 
 from visionflow.data.conversion import POLICIES, progress, reject, worker_pool
+from visionflow.data.store import PackedSplit
 from visionflow.io import BadInputError, atomic_path, sha256_file, write_table
 
 SPLITS = ("train", "val")
@@ -236,16 +236,14 @@ def prepare(
     return manifest
 
 
-class PackedImages:
+class PackedImages(PackedSplit):
     """One split of a prepared store; images are sliced from a lazily opened memory map."""
 
     def __init__(self, prepared_dir: Path, split: str) -> None:
         prepared_dir = Path(prepared_dir)
         manifest_path = prepared_dir / "manifest.parquet"
         self.array_path = prepared_dir / f"{split}.npy"
-        for path in (manifest_path, self.array_path):
-            if not path.is_file():
-                raise BadInputError(path, "prepared store file does not exist")
+        self.require(manifest_path, self.array_path)
         manifest = pd.read_parquet(manifest_path)
         rows = manifest[manifest["split"] == split]
         self.labels: np.ndarray = rows["label"].to_numpy(np.int64)
@@ -253,40 +251,26 @@ class PackedImages:
         self._shapes = rows[["height", "width"]].to_numpy(np.int64)
         train = manifest[manifest["split"] == "train"].drop_duplicates("label")
         self.classes: list[str] = train.sort_values("label")["wnid"].tolist()
-        self._array: np.ndarray | None = None
 
-    @property
-    def num_classes(self) -> int:
-        """Number of classes in the store."""
-        return len(self.classes)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the memory map; each process opens its own."""
-        return {**self.__dict__, "_array": None}
-
-    def _data(self) -> np.ndarray:
-        """The split's flat uint8 array, memory-mapped on first use."""
-        if self._array is None:
-            try:
-                self._array = np.load(self.array_path, mmap_mode="r")
-            except ValueError as exc:  # truncated or not an .npy file
-                raise BadInputError(self.array_path, f"unreadable packed array ({exc})") from exc
-            expected = int((self._shapes.prod(axis=1) * 3 + self._offsets).max(initial=0))
-            if self._array.ndim != 1 or self._array.size < expected:
-                raise BadInputError(
-                    self.array_path,
-                    f"expected at least {expected} uint8 values, found shape {self._array.shape}",
-                )
-        return self._array
+    def _open_maps(self) -> np.ndarray:
+        """The split's flat uint8 array, memory-mapped and checked against the manifest."""
+        try:
+            array = np.load(self.array_path, mmap_mode="r")
+        except ValueError as exc:  # truncated or not an .npy file
+            raise BadInputError(self.array_path, f"unreadable packed array ({exc})") from exc
+        expected = int((self._shapes.prod(axis=1) * 3 + self._offsets).max(initial=0))
+        if array.ndim != 1 or array.size < expected:
+            raise BadInputError(
+                self.array_path,
+                f"expected at least {expected} uint8 values, found shape {array.shape}",
+            )
+        return array
 
     def image(self, index: int) -> torch.Tensor:
         """Image `index` as a contiguous uint8 tensor of shape (3, H, W)."""
         height, width = self._shapes[index]
         offset = self._offsets[index]
-        flat = self._data()[offset : offset + height * width * 3]
+        flat = self.maps()[offset : offset + height * width * 3]
         return torch.from_numpy(
             np.array(flat.reshape(height, width, 3).transpose(2, 0, 1), order="C")
         )

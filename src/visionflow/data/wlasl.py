@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from visionflow.data.conversion import POLICIES, Problem, progress, reject, worker_pool
+from visionflow.data.store import PackedSplit
 from visionflow.io import BadInputError, atomic_path, sha256_file, write_json, write_table
 
 SPLITS = ("train", "val", "test")
@@ -213,15 +214,13 @@ def _manifest(stored: pd.DataFrame, size: int) -> pd.DataFrame:
     )[MANIFEST_COLUMNS].reset_index(drop=True)
 
 
-class PackedClips:
+class PackedClips(PackedSplit):
     """One split (train/val/test) of a prepared store; clips are sliced from a memory map."""
 
     def __init__(self, prepared_dir: Path, split: str) -> None:
         prepared_dir = Path(prepared_dir)
         paths = [prepared_dir / n for n in ("manifest.parquet", "info.json", "clips.bin")]
-        for path in paths:
-            if not path.is_file():
-                raise BadInputError(path, "prepared store file does not exist")
+        self.require(*paths)
         manifest = pd.read_parquet(paths[0])
         info = json.loads(paths[1].read_text())
         self.clips_path = paths[2]
@@ -232,34 +231,21 @@ class PackedClips:
         self.labels: np.ndarray = rows["label"].to_numpy(np.int64)
         self.frames: np.ndarray = rows["frames"].to_numpy(np.int64)
         self._offsets = rows["offset"].to_numpy(np.int64)
-        self._data: np.ndarray | None = None
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the memory map; each process opens its own."""
-        return {**self.__dict__, "_data": None}
-
-    def _array(self) -> np.ndarray:
-        if self._data is None:
-            self._data = np.memmap(self.clips_path, dtype=np.uint8, mode="r")
-            end = int((self._offsets + self.frames * self.size**2 * 3).max(initial=0))
-            if self._data.size < end:
-                raise BadInputError(
-                    self.clips_path, f"holds {self._data.size} bytes, the manifest needs {end}"
-                )
-        return self._data
+    def _open_maps(self) -> np.ndarray:
+        """clips.bin as flat uint8, checked to hold every clip of the manifest."""
+        data = np.memmap(self.clips_path, dtype=np.uint8, mode="r")
+        end = int((self._offsets + self.frames * self.size**2 * 3).max(initial=0))
+        if data.size < end:
+            message = f"holds {data.size} bytes, the manifest needs {end}"
+            raise BadInputError(self.clips_path, message)
+        return data
 
     def clip(self, index: int, frame_indices: np.ndarray | None = None) -> torch.Tensor:
         """Clip `index` (or the given frames of it) as a uint8 tensor of shape (T, 3, S, S)."""
         shape = (int(self.frames[index]), self.size, self.size, 3)
         start = int(self._offsets[index])
-        clip = self._array()[start : start + int(np.prod(shape))].reshape(shape)
+        clip = self.maps()[start : start + int(np.prod(shape))].reshape(shape)
         if frame_indices is not None:
             clip = clip[frame_indices]
         return torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))

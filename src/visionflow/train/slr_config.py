@@ -18,19 +18,11 @@ from typing import Any
 import yaml
 
 from visionflow.io import BadInputError
+from visionflow.models.video import ARCHS
 
 log = logging.getLogger(__name__)
 
-MODELS: tuple[str, ...] = (
-    "S3D",
-    "R3D_18",
-    "R(2+1)D_18",
-    "Swin3D_T",
-    "Swin3D_S",
-    "Swin3D_B",
-    "MViTv2_S",
-    "MViTv1_B",
-)
+MODELS: tuple[str, ...] = tuple(ARCHS)
 _SCHEDULER_KEYS: dict[str, tuple[str, ...]] = {  # each type's keys, in entry order
     "CosineAnnealingLR": ("tmax", "eta_min"),
     "CosineAnnealingWarmRestarts": ("t0", "tmult", "eta_min"),
