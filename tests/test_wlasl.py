@@ -24,7 +24,9 @@ from visionflow.io import BadInputError
         (1, -1, 30, (0, 30)),  # -1: to the end
         (1, 30, 30, (0, 30)),  # 1-based inclusive: frame 1 is index 0, frame 30 index 29
         (5, 26, 30, (4, 26)),
-        (3, 42, 30, (2, 30)),  # past the end: clamped
+        (3, 42, 30, (2, 30)),  # past the end: to the end
+        (9, 4, 30, (8, 30)),  # before the start: to the end
+        (31, 40, 30, (0, 30)),  # starts past the video: the whole video
     ],
 )
 def test_frame_span_is_one_based_inclusive(start, end, length, span):

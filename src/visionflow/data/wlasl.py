@@ -29,6 +29,7 @@ MANIFEST_COLUMNS = [
     "frame_start", "frame_end", "frames", "offset", "sha256",
 ]  # fmt: skip
 MIN_FRAMES = 10  # SLR keeps a clip only if it has more than 9 frames
+CHUNK = 64  # frames decoded at a time
 
 
 def split_size(split: str) -> int:
@@ -98,9 +99,13 @@ def read_index(
 
 
 def frame_span(frame_start: int, frame_end: int, length: int) -> tuple[int, int]:
-    """0-based [start, stop) of a 1-based inclusive range; -1 or an end past the video = its end."""
-    start = frame_start - 1
-    stop = length if frame_end == -1 or frame_end > length else frame_end
+    """0-based [start, stop) of a 1-based inclusive range, repaired as SLR repairs it.
+
+    A start past the video means the whole video; an end of -1, before the start or past the
+    video means "to its end".
+    """
+    start = frame_start - 1 if frame_start <= length else 0
+    stop = length if frame_end <= start or frame_end > length else frame_end
     return start, stop
 
 
@@ -130,19 +135,24 @@ def decode_clip(task: tuple[Path, dict[str, Any], int, int]) -> tuple[np.ndarray
         start, stop = frame_span(row["frame_start"], row["frame_end"], len(reader))
         if stop - start < min_frames:
             return None, f"clip has {max(stop - start, 0)} frames, fewer than {min_frames}"
-        frames = reader.get_batch(list(range(start, stop))).asnumpy()
+        # In chunks, so a long high-resolution video never sits in memory whole.
+        chunks = [range(i, min(i + CHUNK, stop)) for i in range(start, stop, CHUNK)]
+        frames = (reader.get_batch(list(chunk)).asnumpy() for chunk in chunks)
+        clip = np.concatenate([crop_resize(f, row["bbox"], size) for f in frames])
     except decord.DECORDError as exc:
         return None, f"undecodable video ({str(exc).splitlines()[0]})"
     except RuntimeError as exc:  # decord raises this when the container cannot be opened
         return None, f"undecodable video ({exc})"
-    return crop_resize(frames, row["bbox"], size), sha256_file(video)
+    return clip, sha256_file(video)
 
 
 def _check_arguments(size: int, min_frames: int, on_bad_sample: str, workers: int) -> None:
     if on_bad_sample not in POLICIES:
         raise ValueError(f"on_bad_sample must be one of {POLICIES}, got {on_bad_sample!r}")
     if min(size, min_frames, workers) < 1:
-        raise ValueError(f"size, min_frames and workers must be positive: {size}, {min_frames}")
+        raise ValueError(
+            f"size, min_frames and workers must be positive, got {size}, {min_frames}, {workers}"
+        )
 
 
 def prepare(
