@@ -114,3 +114,9 @@ def test_gradient_accumulation_steps_within_each_epoch(wlasl_store, tmp_path):
     # 13 train clips in batches of 4 -> 3 batches (a last batch of one is dropped) -> steps
     # after batches 2 and 3 of each epoch: nothing carries over into the next epoch.
     assert safe_torch_load(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 4
+
+
+def test_crop_larger_than_the_stored_frames_is_refused(wlasl_store, tmp_path):
+    settings = slr_settings(data={"num_frames": 4, "frame_size": 40})
+    with pytest.raises(BadInputError, match="stored at 32 px, less than frame_size 40"):
+        slr.train(wlasl_store, tmp_path, settings)

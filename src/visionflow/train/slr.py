@@ -13,7 +13,7 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping
 
 from visionflow.data.wlasl import PackedClips
-from visionflow.io import write_json, write_text
+from visionflow.io import BadInputError, write_json, write_text
 from visionflow.models import video
 from visionflow.train import engine
 from visionflow.train.callbacks import PeriodicCheckpoint
@@ -47,6 +47,11 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
     clips = {split: PackedClips(data_dir, split) for split in ("train", "val")}
     data = settings["data"]
     video.check_input(settings["model"], data["num_frames"], data["frame_size"])
+    if data["frame_size"] > clips["train"].size:
+        raise BadInputError(
+            data_dir, f"frames are stored at {clips['train'].size} px, less than frame_size"
+            f" {data['frame_size']}; prepare the split with a larger wlasl.size"
+        )  # fmt: skip
     hparams = {k: v for k, v in settings.items() if k not in EXECUTION_KEYS}
     hparams["num_classes"] = clips["train"].num_classes
     write_text(run_dir / "config.yaml", yaml.safe_dump(settings | hparams, sort_keys=False))
