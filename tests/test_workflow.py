@@ -135,6 +135,7 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
         assert (workdir / "results" / "slr" / name).stat().st_size > 0
 
     assert "Nothing to be done" in snakemake(workdir, "-n", "all").stdout
+    check_report(workdir)
 
     config["cornet"]["lr"] = 0.02
     write_config(workdir, config)
@@ -147,6 +148,17 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
     rerun = planned_jobs(snakemake(workdir, "-n", "all").stdout)
     assert rerun == {"all": 1, "train_grasp": 2, "test_grasp": 4, "vis_grasp": 2,
                      "confusion_cls": 1, "plot_grasp": 1, "summarize_grasp": 1}  # fmt: skip
+
+
+def check_report(workdir: Path) -> None:
+    """`snakemake --report` embeds every figure and table rule all produces."""
+    snakemake(workdir, "--report", "report.html")
+    html = (workdir / "report.html").read_text()
+    for name in ("top1.png", "loss.png", "summary.csv", "accuracy.png", "predictions.png",
+                 "confusion.png", "shuffled.png", "best_test-confmat.png",
+                 "best_test-bargraph.png", "best_test-heatmap.png"):  # fmt: skip
+        assert f"{name}" in html, f"{name} missing from the report"
+    assert html.count("iVBORw0KGgo") >= 10  # the PNGs themselves, base64-inlined
 
 
 @pytest.mark.slow
