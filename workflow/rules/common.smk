@@ -83,7 +83,14 @@ SLR_MODELS = (
     "MViTv2_S",
     "MViTv1_B",
 )
-SLR_SHARED_KEYS = ("pretrained", "save_every", "workers", "devices")
+SLR_SHARED_KEYS = (
+    "pretrained",
+    "save_every",
+    "workers",
+    "devices",
+    "nodes",
+    "strategy",
+)
 
 
 wildcard_constraints:

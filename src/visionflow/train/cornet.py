@@ -20,9 +20,6 @@ from visionflow.train.sampling import SeededImageDataset
 
 log = logging.getLogger(__name__)
 
-# Settings that change how a run executes but not what it computes.
-EXECUTION_KEYS = ("workers", "devices")
-
 
 def train_transform(crop_size: int, min_crop_scale: float) -> v2.Compose:
     """RandomResizedCrop + horizontal flip on uint8 images (normalised later, on the device)."""
@@ -48,7 +45,7 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
     """Train one S100 run into `run_dir` (resumable); returns the published best.ckpt."""
     train_images = PackedImages(data_dir, "train")
     val_images = PackedImages(data_dir, "val")
-    hparams = {k: v for k, v in settings.items() if k not in EXECUTION_KEYS}
+    hparams = {k: v for k, v in settings.items() if k not in engine.EXECUTION_KEYS}
     hparams["num_classes"] = train_images.num_classes
     write_text(run_dir / "config.yaml", yaml.safe_dump(settings | hparams, sort_keys=True))
 
@@ -76,7 +73,7 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
         epochs=settings["epochs"],
         metrics=("loss", "top1", "top5"),
         best_by="top1",
-        devices=settings["devices"],
+        **engine.parallelism(settings),
     )
 
 

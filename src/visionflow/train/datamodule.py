@@ -9,7 +9,8 @@ from visionflow.train.sampling import EpochSeededSampler, loader_kwargs
 
 
 class ImageDataModule(L.LightningDataModule):
-    """Batches `train` in a (seed, epoch)-determined order and `val` in stored order."""
+    """Batches `train` in a (seed, epoch)-determined order, shared out between data-parallel
+    processes, and `val` in stored order (every process validates on all of it)."""
 
     def __init__(
         self, train: Dataset, val: Dataset, *, batch_size: int, workers: int, seed: int
@@ -19,9 +20,10 @@ class ImageDataModule(L.LightningDataModule):
         self.batch_size, self.workers, self.seed = batch_size, workers, seed
 
     def train_dataloader(self) -> DataLoader:
+        rank, world = self.trainer.global_rank, self.trainer.world_size
+        sampler = EpochSeededSampler(len(self.train), self.seed, rank, world)
         # A last batch of one sample would break BatchNorm in training mode.
-        drop_last = len(self.train) % self.batch_size == 1
-        sampler = EpochSeededSampler(len(self.train), self.seed)
+        drop_last = len(sampler) % self.batch_size == 1
         return DataLoader(
             self.train,
             batch_size=self.batch_size,

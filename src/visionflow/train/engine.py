@@ -27,6 +27,19 @@ def precision() -> str:
     return "32-true"
 
 
+# Run settings that change how a run executes, not what it computes.
+EXECUTION_KEYS = ("workers", "devices", "nodes", "strategy")
+
+
+def parallelism(settings: dict[str, Any]) -> dict[str, Any]:
+    """`fit`'s devices/nodes/strategy from run settings (one device of any kind by default)."""
+    return {
+        "devices": settings.get("devices", "auto"),
+        "nodes": settings.get("nodes", 1),
+        "strategy": settings.get("strategy", "auto"),
+    }
+
+
 def resume_checkpoint(ckpt_dir: Path, hparams: dict[str, Any]) -> Path | None:
     """`last.ckpt` if it was written with the same hyperparameters; stale state is removed."""
     last = ckpt_dir / "last.ckpt"
@@ -56,6 +69,8 @@ def fit(
     best_by: str | None,
     best_mode: str = "max",
     devices: int | str = "auto",
+    nodes: int = 1,
+    strategy: str = "auto",
     callbacks: Sequence[L.Callback] = (),
     accumulate_grad_batches: int = 1,
 ) -> Path:
@@ -64,7 +79,9 @@ def fit(
     `metrics` are the names the module logs as `train/<name>` and `val/<name>`; `best_by`
     is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
     checkpoints/best.ckpt, or None to publish the final epoch's model as
-    checkpoints/final.ckpt. `callbacks` add experiment-specific behaviour. Writes metrics.csv
+    checkpoints/final.ckpt. `callbacks` add experiment-specific behaviour. `devices`,
+    `nodes` and `strategy` are Lightning's: several devices train data-parallel (DDP,
+    gloo on CPU, nccl on GPU); our sampler shards the data itself. Writes metrics.csv
     (validation before the first epoch, then train and val per epoch) and
     checkpoints/last.ckpt after every epoch.
     """
@@ -92,6 +109,9 @@ def fit(
         max_epochs=epochs,
         accelerator="auto",
         devices=devices,
+        num_nodes=nodes,
+        strategy=strategy,
+        use_distributed_sampler=False,
         precision=precision(),
         callbacks=[
             EpochMetricsWriter(run_dir / "metrics.csv", metrics),

@@ -41,7 +41,6 @@ from visionflow.train.module import MetricModule, with_step_lr
 
 TASKS = ("cls", "grasp")
 ROTATIONS = 4
-EXECUTION_KEYS = ("workers", "devices")
 RGB_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
 RGB_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
@@ -152,7 +151,7 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
     The original reports its last epoch; every epoch is scored on the test split, so
     picking a "best" epoch by it would select on test data.
     """
-    hparams = {k: v for k, v in settings.items() if k not in EXECUTION_KEYS}
+    hparams = {k: v for k, v in settings.items() if k not in engine.EXECUTION_KEYS}
     write_text(run_dir / "config.yaml", yaml.safe_dump(settings, sort_keys=True))
     L.seed_everything(settings["seed"], workers=True, verbose=False)
     train_set, test_set = _datasets(data_dir, settings["task"], ("train", "test"))
@@ -171,7 +170,7 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
         epochs=settings["epochs"],
         metrics=("loss", "accuracy"),
         best_by=None,
-        devices=settings["devices"],
+        **engine.parallelism(settings),
     )
 
 

@@ -21,19 +21,25 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class EpochSeededSampler(Sampler):
-    """Shuffles with a permutation seeded by (seed, epoch); yields (index, epoch) pairs."""
+    """Shuffles with a permutation seeded by (seed, epoch); yields (index, epoch) pairs.
 
-    def __init__(self, length: int, seed: int) -> None:
+    Under data parallelism each of `world` processes takes every `world`-th position of
+    the same permutation (wrapped round to equal shares), so together they see one epoch.
+    """
+
+    def __init__(self, length: int, seed: int, rank: int = 0, world: int = 1) -> None:
         self.length, self.seed, self.epoch = length, seed, 0
+        self.rank, self.world = rank, world
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.length
+        return -(-self.length // self.world)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.length)
+        order = np.resize(order, len(self) * self.world)[self.rank :: self.world]
         return iter([(int(i), self.epoch) for i in order])
 
 

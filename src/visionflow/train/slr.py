@@ -24,9 +24,6 @@ from visionflow.train.video_classifier import VideoClassifier
 
 log = logging.getLogger(__name__)
 
-# Settings that change how a run executes or is stored, not what it computes.
-EXECUTION_KEYS = ("workers", "devices", "save_every")
-
 
 def build_model(hparams: dict[str, Any]) -> Any:
     """The run's architecture with its head sized to the split (Kinetics weights if given)."""
@@ -52,7 +49,7 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
             data_dir, f"frames are stored at {clips['train'].size} px, less than frame_size"
             f" {data['frame_size']}; prepare the split with a larger wlasl.size"
         )  # fmt: skip
-    hparams = {k: v for k, v in settings.items() if k not in EXECUTION_KEYS}
+    hparams = {k: v for k, v in settings.items() if k not in (*engine.EXECUTION_KEYS, "save_every")}
     hparams["num_classes"] = clips["train"].num_classes
     write_text(run_dir / "config.yaml", yaml.safe_dump(settings | hparams, sort_keys=False))
     write_json(run_dir / "data_info.json", data)
@@ -88,7 +85,7 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
         metrics=("loss", "top1", "top5"),
         best_by="loss",
         best_mode="min",
-        devices=settings["devices"],
+        **engine.parallelism(settings),
         callbacks=callbacks,
         accumulate_grad_batches=settings["training"].get("update_per_step", 1),
     )
