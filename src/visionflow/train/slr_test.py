@@ -25,6 +25,7 @@ from visionflow.train.clips import ClipSource, eval_transform, shuffle_permutati
 from visionflow.train.datamodule import eval_loader
 from visionflow.train.sampling import SeededImageDataset
 from visionflow.train.slr import build_model
+from visionflow.train.video_classifier import VideoClassifier
 
 SETS = ("test", "val", "train")
 GRAPHS = ("bargraph", "confmat", "heatmap")
@@ -58,17 +59,15 @@ def predict(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits, labels) of every sample of `source`, centre-cropped, in stored order."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = model.to(device)
-    mean, std = (
-        torch.tensor(v, device=device).view(1, 1, -1, 1, 1) * 255 for v in video.normalisation(name)
-    )
+    module = VideoClassifier(model, video.head_of(model, name), {}, video.normalisation(name))
+    module = module.to(device).eval()
     dataset = SeededImageDataset(source, eval_transform(crop), seed=0)
     outputs, labels = [], []
-    for clips, target in eval_loader(dataset, batch_size, workers):
-        clips = clips.to(device).float().sub_(mean).div_(std).permute(0, 2, 1, 3, 4)
+    for batch in eval_loader(dataset, batch_size, workers):
+        clips, target = module.on_after_batch_transfer([t.to(device) for t in batch], 0)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            outputs.append(model(clips.contiguous()).float().cpu())
-        labels.append(target)
+            outputs.append(module(clips).float().cpu())
+        labels.append(target.cpu())
     return torch.cat(outputs), torch.cat(labels)
 
 
