@@ -9,7 +9,7 @@ from conftest import REPO
 # pyproject name -> conda-forge name where they differ.
 CONDA_NAMES = {"torch": "pytorch", "matplotlib": "matplotlib-base"}
 # Needed to run the workflow, not inside a rule's environment.
-WORKFLOW_ONLY = {"snakemake"}
+WORKFLOW_ONLY = {"snakemake", "snakemake-executor-plugin-slurm"}
 
 
 def requirement(spec: str) -> tuple[str, str]:
