@@ -114,16 +114,20 @@ def partial(
     frame_size: int | None = None,
     batch_size: int = 8,
     workers: int = 0,
+    loaded: tuple[torch.nn.Module, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """BaseRes (ShuffRes with `shuffle`) of one checkpoint on one set; saved with its graphs
-    under <run>/results/ as <checkpoint>_<set>-top-k[_shuffled].json."""
+    under <run>/results/ as <checkpoint>_<set>-top-k[_shuffled].json.
+
+    `loaded` is the checkpoint's (model, settings) when the caller has read it already.
+    """
     if set_name not in SETS:
         raise ValueError(f"set must be one of {SETS}, got {set_name!r}")
     run_dir = Path(run_dir)
     info = json.loads(_required(run_dir / "data_info.json").read_text())
     num_frames = num_frames or info["num_frames"]
     frame_size = frame_size or info["frame_size"]
-    model, hparams, _ = load_model(checkpoint_path(run_dir, checkpoint))
+    model, hparams = loaded or load_model(checkpoint_path(run_dir, checkpoint))[:2]
     clips = PackedClips(data_dir, set_name)
     if clips.num_classes != hparams["num_classes"]:
         raise BadInputError(
@@ -155,9 +159,9 @@ def full(run_dir: Path, data_dir: Path, batch_size: int = 8, workers: int = 0) -
     """CompRes of checkpoints/best.ckpt: test, val and shuffled test beside the training run's
     best validation numbers; writes results/best_val_loss.json and the test set's graphs."""
     run_dir = Path(run_dir)
-    _, _, epoch = load_model(checkpoint_path(run_dir, "best"))
+    model, hparams, epoch = load_model(checkpoint_path(run_dir, "best"))
     best_acc, best_loss = training_best(run_dir, epoch)
-    options = {"batch_size": batch_size, "workers": workers}
+    options = {"batch_size": batch_size, "workers": workers, "loaded": (model, hparams)}
     result = {
         "check_name": "best_val",
         "best_val_epoch": epoch + 1,
