@@ -9,12 +9,13 @@ from conftest import REPO
 # pyproject name -> conda-forge name where they differ.
 CONDA_NAMES = {"torch": "pytorch", "matplotlib": "matplotlib-base"}
 # Needed to run the workflow, not inside a rule's environment.
-WORKFLOW_ONLY = {"snakemake", "snakemake-executor-plugin-slurm"}
+WORKFLOW_ONLY = {"snakemake", "snakemake-executor-plugin-slurm", "dvc"}
 
 
 def requirement(spec: str) -> tuple[str, str]:
-    """(name, lower bound) of a `name>=version` requirement."""
-    name, bound = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([0-9][^\s#]*)", spec.strip()).groups()
+    """(name, lower bound) of a `name[extras]>=version` requirement."""
+    pattern = r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*>=\s*([0-9][^\s#]*)"
+    name, bound = re.fullmatch(pattern, spec.strip()).groups()
     return name.lower(), bound
 
 
