@@ -22,6 +22,7 @@ from visionflow.io import (
     write_table,
     write_text,
 )
+from visionflow.share.commands import CommandError
 
 Handler = Callable[[argparse.Namespace], None]
 
@@ -263,6 +264,41 @@ def _summarize_cornet(args: argparse.Namespace) -> None:
     write_table(args.out, plots.summarize_runs(runs, tests))
 
 
+def _dvc_stages(args: argparse.Namespace) -> None:
+    from visionflow.share.stages import DVC_YAML, generate, render, untracked_sources
+
+    content = generate(args.configfile, args.targets)
+    text = render(content, args.configfile)
+    if args.check:
+        if not DVC_YAML.exists() or DVC_YAML.read_text() != text:
+            raise BadInputError(
+                DVC_YAML,
+                f"does not match the workflow under {args.configfile};"
+                " run `visionflow dvc stages` and commit the result",
+            )
+        print(f"{DVC_YAML} is current")
+        return
+    write_text(DVC_YAML, text)
+    outs = sum(len(stage["outs"]) for stage in content["stages"].values())
+    print(f"wrote {DVC_YAML}: {len(content['stages'])} stages, {outs} outputs")
+    for source in untracked_sources(content):
+        print(f"note: {source} is read but not versioned; track it with `dvc add {source}`")
+
+
+def _dvc_pull(args: argparse.Namespace) -> None:
+    from visionflow.share.sync import pull
+
+    touched = pull(args.remote, args.jobs)
+    print(f"pulled; {touched} outputs re-stamped, `snakemake -n` has nothing to do")
+
+
+def _dvc_sync(args: argparse.Namespace) -> None:
+    from visionflow.share.sync import sync
+
+    touched = sync()
+    print(f"{touched} outputs re-stamped, `snakemake -n` has nothing to do")
+
+
 def _add(sub: argparse._SubParsersAction, name: str, handler: Handler, help: str):
     parser = sub.add_parser(name, help=help, description=help)
     parser.set_defaults(handler=handler)
@@ -447,6 +483,16 @@ def build_parser() -> argparse.ArgumentParser:
     cornet_verbs.choices["plot"].add_argument("--top1", type=Path, required=True)
     cornet_verbs.choices["plot"].add_argument("--loss", type=Path, required=True)
     cornet_verbs.choices["summarize"].add_argument("--out", type=Path, required=True)
+    dvc = areas.add_parser("dvc", help="share data and models through DVC")
+    dvc_verbs = dvc.add_subparsers(dest="verb", required=True)
+    p = _add(dvc_verbs, "stages", _dvc_stages, "write dvc.yaml from the Snakemake DAG")
+    p.add_argument("targets", nargs="*", help="Snakemake targets (default: all)")
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.add_argument("--check", action="store_true", help="fail if dvc.yaml is not current")
+    p = _add(dvc_verbs, "pull", _dvc_pull, "dvc pull, then mark the pulled outputs current")
+    p.add_argument("-r", "--remote", help="DVC remote (default: the configured default)")
+    p.add_argument("-j", "--jobs", type=int, help="parallel transfers")
+    _add(dvc_verbs, "sync", _dvc_sync, "mark outputs current after git/dvc checkout")
     return parser
 
 
@@ -458,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         args.handler(args)
-    except BadInputError as exc:
+    except (BadInputError, CommandError) as exc:
         print(f"visionflow: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,0 +1,1 @@
+"""Sharing through DVC: dvc.yaml from the Snakemake DAG, and pulls Snakemake trusts."""
