@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo pull test test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	. $(BIN)/activate && snakemake results/cornet/top1.png --cores 8 --resources gpu=1
+
+pull: $(STAMP)
+	. $(BIN)/activate && visionflow dvc pull
 
 test: $(STAMP)
 	$(PY) -m pytest -q
