@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -102,11 +103,23 @@ def test_round_trip_matches_pil_resize(raw: Path, tmp_path: Path) -> None:
     assert sizes[f"train/{A}/a1.JPEG"] == (32, 43)
     assert sizes[f"train/{B}/b2.png"] == (80, 32)
     assert sizes[f"train/{B}/b3.jpeg"] == (48, 32)
-    assert all(Path(s).is_absolute() for s in manifest["source"])
+    assert all(Path(s).is_relative_to(raw) for s in manifest["source"])
     assert manifest["sha256"].tolist() == [sha256_file(s) for s in manifest["source"]]
     assert pd.read_csv(out / "skipped.csv").columns.tolist() == ["source", "reason"]
     assert len(pd.read_csv(out / "skipped.csv")) == 0
     _assert_round_trip(out, manifest)
+
+
+def test_store_does_not_depend_on_where_the_raw_folder_lives(raw, tmp_path, monkeypatch):
+    """Relative roots give relative sources: the same store bytes in every clone (DVC)."""
+    stores = []
+    for clone in ("a", "b"):
+        shutil.copytree(raw, tmp_path / clone / "raw")
+        monkeypatch.chdir(tmp_path / clone)
+        prepare(Path("raw"), Path("packed"), SHORT)
+        stores.append(_store_bytes(Path("packed")))
+    assert stores[0] == stores[1]
+    assert pd.read_parquet(tmp_path / "a/packed/manifest.parquet")["source"][0].startswith("raw/")
 
 
 def test_labels_follow_sorted_train_classes(raw: Path, tmp_path: Path) -> None:

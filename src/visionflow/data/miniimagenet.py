@@ -214,7 +214,7 @@ def prepare(
     Writes train.npy, val.npy, skipped.csv and manifest.parquet; nothing on failure.
     """
     _check_arguments(short_side, on_bad_sample, workers)
-    root, out_dir = Path(root).resolve(), Path(out_dir)
+    root, out_dir = Path(root), Path(out_dir)  # sources stay relative if `root` is
     skipped: list[tuple[str, str]] = []
     items = _scan(root, on_bad_sample, skipped)
     with worker_pool(workers) as pool, contextlib.ExitStack() as outputs:
