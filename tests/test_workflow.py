@@ -62,7 +62,7 @@ def test_dry_run_covers_the_whole_dag(tmp_path):
         "demo_jacquard": 1, "prepare_jacquard": 1, "train_grasp": 2, "test_grasp": 4,
         "vis_grasp": 2, "confusion_cls": 1, "plot_grasp": 1, "summarize_grasp": 1,
         "demo_wlasl": 1, "prepare_wlasl": 1, "train_slr": 1, "test_slr": 1, "plot_slr": 1,
-        "summarize_slr": 1,
+        "summarize_slr": 1, "rsm_activations": 4, "rsm_model": 4, "rsm_compare": 2,
     }  # fmt: skip
 
 
@@ -91,6 +91,16 @@ def test_schema_rejects_bad_config_readably(tmp_path):
     assert "lr" in message
 
 
+def test_analysis_of_an_untrained_run_is_refused(tmp_path):
+    workdir = workdir_copy(tmp_path)
+    config = read_config(workdir)
+    config["analysis"]["rsm"]["compare"]["cornet"] = [["outer1", "outer9"]]
+    write_config(workdir, config)
+    result = snakemake(workdir, "-n", check=False)
+    assert result.returncode != 0
+    assert "cornet runs ['outer9'] are not trained by this config" in result.stdout + result.stderr
+
+
 def tiny_config(workdir: Path) -> dict:
     """The demo config shrunk to seconds per job: few images, narrow CORnet, 1-2 epochs."""
     config = read_config(workdir)
@@ -104,6 +114,9 @@ def tiny_config(workdir: Path) -> dict:
     [run] = config["slr"]["runs"]
     run.update(split="asl3", training={"batch_size": 4, "max_epoch": 1},
                data={"num_frames": 4, "frame_size": 28})  # fmt: skip
+    models = {"grasp": ["cls", "grasp"], "cornet": ["outer1", "outer2"]}
+    compare = {"grasp": [["cls", "grasp"]], "cornet": [["outer1", "outer2"]]}
+    config["analysis"] = {"rsm": {"models": models, "compare": compare, "per_class": 2}}
     return config
 
 
@@ -140,14 +153,15 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
     config["cornet"]["lr"] = 0.02
     write_config(workdir, config)
     rerun = planned_jobs(snakemake(workdir, "-n", "all").stdout)
+    rsm = {"rsm_activations": 2, "rsm_model": 2, "rsm_compare": 1}
     assert rerun == {"all": 1, "train_cornet": 2, "test_cornet": 2, "plot_cornet": 1,
-                     "summarize_cornet": 1}  # fmt: skip
+                     "summarize_cornet": 1, **rsm}  # fmt: skip
     config["cornet"]["lr"] = 0.05
     config["grasp"]["lr"] = 1.0e-3
     write_config(workdir, config)
     rerun = planned_jobs(snakemake(workdir, "-n", "all").stdout)
     assert rerun == {"all": 1, "train_grasp": 2, "test_grasp": 4, "vis_grasp": 2,
-                     "confusion_cls": 1, "plot_grasp": 1, "summarize_grasp": 1}  # fmt: skip
+                     "confusion_cls": 1, "plot_grasp": 1, "summarize_grasp": 1, **rsm}  # fmt: skip
 
 
 def check_report(workdir: Path) -> None:
@@ -156,7 +170,8 @@ def check_report(workdir: Path) -> None:
     html = (workdir / "report.html").read_text()
     for name in ("top1.png", "loss.png", "summary.csv", "accuracy.png", "predictions.png",
                  "confusion.png", "shuffled.png", "best_test-confmat.png",
-                 "best_test-bargraph.png", "best_test-heatmap.png"):  # fmt: skip
+                 "best_test-bargraph.png", "best_test-heatmap.png", "intra_model.png",
+                 "layers.png", "outer1_vs_outer2.png", "cls_vs_grasp.png"):  # fmt: skip
         assert f"{name}" in html, f"{name} missing from the report"
     assert html.count("iVBORw0KGgo") >= 10  # the PNGs themselves, base64-inlined
 

@@ -17,6 +17,7 @@ import yaml
 from visionflow.data.jacquard import DEFAULT_CLASSES
 from visionflow.io import (
     BadInputError,
+    atomic_path,
     write_json,
     write_markdown_table,
     write_table,
@@ -299,6 +300,55 @@ def _dvc_sync(args: argparse.Namespace) -> None:
     print(f"{touched} outputs re-stamped, `snakemake -n` has nothing to do")
 
 
+def _rsm_activations(args: argparse.Namespace) -> None:
+    from visionflow.analysis.activations import spatial_max_activations
+    from visionflow.train.probes import PROBES
+
+    try:
+        probe = PROBES[args.experiment](args.ckpt, args.data, args.split, args.per_class, args.seed)
+    except ValueError as exc:  # a class with fewer than --per-class images
+        raise BadInputError(args.data, f"split {args.split}: {exc}") from exc
+    batches = ((chunk,) for chunk in probe.inputs.split(args.batch_size))
+    layers = spatial_max_activations(probe.model, batches, probe.layers)
+    arrays = {f"layer/{name}": values for name, values in layers.items()}
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, labels=probe.labels, classes=np.array(probe.classes),
+                 layers=np.array(probe.layers), **arrays)  # fmt: skip
+
+
+def _load_activations(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """(layer -> activations, labels, class names) from an activations.npz."""
+    with np.load(path) as stored:
+        layers = {str(name): stored[f"layer/{name}"] for name in stored["layers"]}
+        return layers, stored["labels"], [str(c) for c in stored["classes"]]
+
+
+def _rsm_model(args: argparse.Namespace) -> None:
+    from visionflow import plots
+    from visionflow.analysis.rsm import layer_similarities, tau_table
+
+    activations, labels, classes = _load_activations(args.activations)
+    matrices = layer_similarities(activations, list(activations))
+    table = tau_table(matrices, matrices)
+    write_table(args.out_dir / "intra_model.csv", table.reset_index())
+    title = f"{args.name}: RSMs, layer vs layer"
+    plots.plot_tau_matrix(table, args.out_dir / "intra_model.png", title, "layer", "layer")
+    plots.plot_similarity_matrices(matrices, labels, classes, args.out_dir / "layers.png")
+
+
+def _rsm_compare(args: argparse.Namespace) -> None:
+    from visionflow import plots
+    from visionflow.analysis.rsm import layer_similarities, tau_table
+
+    (first, labels, _), (second, other, _) = map(_load_activations, args.activations)
+    if not np.array_equal(labels, other):
+        raise BadInputError(args.activations[1], "sampled images differ from the first model's")
+    table = tau_table(*(layer_similarities(a, list(a)) for a in (first, second)))
+    write_table(args.out.with_suffix(".csv"), table.reset_index())
+    a, b = args.names
+    plots.plot_tau_matrix(table, args.out, f"RSMs, {a} vs {b}", b, a)
+
+
 def _add(sub: argparse._SubParsersAction, name: str, handler: Handler, help: str):
     parser = sub.add_parser(name, help=help, description=help)
     parser.set_defaults(handler=handler)
@@ -483,6 +533,27 @@ def build_parser() -> argparse.ArgumentParser:
     cornet_verbs.choices["plot"].add_argument("--top1", type=Path, required=True)
     cornet_verbs.choices["plot"].add_argument("--loss", type=Path, required=True)
     cornet_verbs.choices["summarize"].add_argument("--out", type=Path, required=True)
+    analysis = areas.add_parser("analysis", help="what trained models learned")
+    analysis_verbs = analysis.add_subparsers(dest="verb", required=True)
+    p = _add(analysis_verbs, "activations", _rsm_activations,
+             "spatial-max layer activations of a seeded per-class sample")  # fmt: skip
+    p.add_argument("--experiment", choices=["grasp", "cornet"], required=True)
+    p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="prepared store")
+    p.add_argument("--split", default="train")
+    p.add_argument("--per-class", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--out", type=Path, required=True, help="activations .npz")
+    p = _add(analysis_verbs, "rsm-model", _rsm_model, "per-layer RSMs and layer-vs-layer tau")
+    p.add_argument("activations", type=Path)
+    p.add_argument("--name", required=True, help="model name for titles")
+    p.add_argument("--out-dir", type=Path, required=True)
+    p = _add(analysis_verbs, "rsm-compare", _rsm_compare, "layer-by-layer tau of two models")
+    p.add_argument("activations", type=Path, nargs=2)
+    p.add_argument("--names", nargs=2, required=True)
+    p.add_argument("--out", type=Path, required=True, help="figure; the CSV goes beside it")
+
     dvc = areas.add_parser("dvc", help="share data and models through DVC")
     dvc_verbs = dvc.add_subparsers(dest="verb", required=True)
     p = _add(dvc_verbs, "stages", _dvc_stages, "write dvc.yaml from the Snakemake DAG")

@@ -361,3 +361,41 @@ def plot_shuffled(summary: pd.DataFrame, path: Path) -> None:
             _save(fig, Path(path))
         finally:
             plt.close(fig)
+
+
+def plot_tau_matrix(table: pd.DataFrame, path: Path, title: str, xlabel: str, ylabel: str) -> None:
+    """Kendall tau between layers (rows x columns of `table`) as an annotated viridis heatmap."""
+    values = table.to_numpy(dtype=float)
+    with _image_grid(path, 1, 1, cell=2.0 + 0.8 * max(values.shape)) as axes:
+        ax = axes[0, 0]
+        image = ax.imshow(values, cmap="viridis", vmin=min(0.0, np.nanmin(values)), vmax=1)
+        for (row, col), value in np.ndenumerate(values):
+            color = "black" if value > 0.6 else "white"
+            ax.text(col, row, f"{value:.2f}", ha="center", va="center", color=color, fontsize=8)
+        ax.set_xticks(range(values.shape[1]), table.columns, rotation=30, ha="right")
+        ax.set_yticks(range(values.shape[0]), table.index)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.figure.colorbar(image, ax=ax, label="Kendall tau", fraction=0.046, pad=0.04)
+
+
+def plot_similarity_matrices(
+    matrices: Mapping[str, np.ndarray], labels: np.ndarray, classes: Sequence[str], path: Path
+) -> None:
+    """One image-by-image similarity heatmap per layer, class blocks named at their centres."""
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    centres = [np.flatnonzero(labels == c).mean() for c in present]
+    edges = np.flatnonzero(np.diff(labels)) + 0.5
+    with _image_grid(path, 1, len(matrices), cell=3.6) as axes:
+        for ax, (layer, matrix) in zip(axes[0], matrices.items(), strict=True):
+            image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1)
+            for edge in edges:
+                ax.axhline(edge, color="white", linewidth=0.5)
+                ax.axvline(edge, color="white", linewidth=0.5)
+            names = [classes[c] for c in present]
+            ax.set_xticks(centres, names, rotation=45, ha="right", fontsize=7)
+            ax.set_yticks(centres, names, fontsize=7)
+            ax.set_title(f"layer {layer}")
+        axes[0, -1].figure.colorbar(image, ax=axes[0, -1], label="similarity", shrink=0.8)

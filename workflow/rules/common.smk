@@ -133,3 +133,50 @@ def get_slr_figures():
         return []
     names = ("summary.csv", "top1.png", "loss.png", "shuffled.png")
     return [f"results/slr/{name}" for name in names]
+
+
+wildcard_constraints:
+    experiment="grasp|cornet",
+    model=r"cls|grasp|outer\d+",
+    first=r"cls|grasp|outer\d+",
+    second=r"cls|grasp|outer\d+",
+
+
+ANALYSIS_CHECKPOINTS = {
+    "grasp": "results/grasp/{model}/checkpoints/final.ckpt",
+    "cornet": "results/cornet/{model}/checkpoints/best.ckpt",
+}
+
+
+def get_analysis_inputs(wildcards):
+    """The trained checkpoint of one analysed run and the files of its prepared store."""
+    experiment = wildcards.experiment
+    store = {
+        "grasp": prepared_jacquard(*JACQUARD_ARRAYS),
+        "cornet": prepared_miniimagenet("train.npy", "val.npy", "manifest.parquet"),
+    }[experiment]
+    return {
+        "ckpt": ANALYSIS_CHECKPOINTS[experiment].format(model=wildcards.model),
+        "store": store,
+    }
+
+
+def get_rsm_outputs():
+    """Every RSM figure and table the config asks for; only runs the config trains."""
+    rsm = config["analysis"]["rsm"]
+    trained = {"grasp": config["grasp"]["tasks"], "cornet": get_cornet_runs()}
+    outputs = []
+    for experiment, models in rsm["models"].items():
+        root = f"results/{experiment}/analysis/rsm"
+        pairs = rsm["compare"].get(experiment, [])
+        unknown = sorted(set(models + sum(pairs, [])) - set(trained[experiment]))
+        if unknown:
+            raise ValueError(
+                f"analysis.rsm: {experiment} runs {unknown} are not trained by this config"
+                f" (it trains {trained[experiment]})"
+            )
+        for model in models:
+            outputs += [f"{root}/{model}/intra_model.png", f"{root}/{model}/layers.png"]
+        for first, second in pairs:
+            outputs.append(f"{root}/{first}_vs_{second}.png")
+    return outputs

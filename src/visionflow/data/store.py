@@ -36,6 +36,18 @@ class PackedSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def sample_per_class(self, per_class: int, seed: int) -> np.ndarray:
+        """`per_class` indices of every class, drawn independently with `seed`, in class blocks."""
+        rng = np.random.default_rng(seed)
+        chosen = []
+        for label in np.unique(self.labels):
+            members = np.flatnonzero(self.labels == label)
+            if len(members) < per_class:
+                name = self.classes[label]
+                raise ValueError(f"class {name} has {len(members)} samples, fewer than {per_class}")
+            chosen.append(np.sort(rng.choice(members, per_class, replace=False)))
+        return np.concatenate(chosen)
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the memory maps; each process opens its own."""
         return {**self.__dict__, "_maps": None}

@@ -1,0 +1,1 @@
+"""What trained models learned: representational similarity, neuron Shapley, attributions."""
