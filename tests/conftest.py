@@ -26,6 +26,16 @@ def tiny_store(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def cornet_checkpoint(tiny_store, tmp_path_factory) -> Path:
+    """best.ckpt of a one-epoch tiny CORnet run (outer_times 2) on `tiny_store`."""
+    from visionflow.train import cornet
+
+    run_dir = tmp_path_factory.mktemp("cornet") / "outer2"
+    cornet.train(tiny_store, run_dir, tiny_settings(epochs=1))
+    return run_dir / "checkpoints" / "best.ckpt"
+
+
 def tiny_settings(**overrides) -> dict:
     """CORnet run settings small enough for seconds on one core."""
     settings = {

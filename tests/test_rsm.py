@@ -73,26 +73,15 @@ def test_hooks_record_spatial_max_before_an_in_place_relu_and_are_removed():
         pass
 
 
-@pytest.fixture(scope="module")
-def cornet_run(tiny_store, tmp_path_factory):
-    from conftest import tiny_settings
-
-    from visionflow.train import cornet
-
-    run_dir = tmp_path_factory.mktemp("cornet") / "outer2"
-    cornet.train(tiny_store, run_dir, tiny_settings(epochs=1))
-    return run_dir / "checkpoints" / "best.ckpt"
-
-
-def test_cli_activations_model_and_self_comparison(cornet_run, tiny_store, tmp_path):
+def test_cli_activations_model_and_self_comparison(cornet_checkpoint, tiny_store, tmp_path):
     import pandas as pd
 
     from visionflow.cli import main
 
     npz = tmp_path / "outer2" / "activations.npz"
-    assert main(["analysis", "activations", "--experiment", "cornet", "--ckpt", str(cornet_run),
-                 "--data", str(tiny_store), "--per-class", "4", "--seed", "3",
-                 "--out", str(npz)]) == 0  # fmt: skip
+    assert main(["analysis", "activations", "--experiment", "cornet",
+                 "--ckpt", str(cornet_checkpoint), "--data", str(tiny_store),
+                 "--per-class", "4", "--seed", "3", "--out", str(npz)]) == 0  # fmt: skip
     with np.load(npz) as stored:
         assert stored["labels"].tolist() == [0] * 4 + [1] * 4 + [2] * 4
         assert [str(x) for x in stored["layers"]] == ["V1", "V2", "V4", "IT"]

@@ -63,6 +63,7 @@ def test_dry_run_covers_the_whole_dag(tmp_path):
         "vis_grasp": 2, "confusion_cls": 1, "plot_grasp": 1, "summarize_grasp": 1,
         "demo_wlasl": 1, "prepare_wlasl": 1, "train_slr": 1, "test_slr": 1, "plot_slr": 1,
         "summarize_slr": 1, "rsm_activations": 4, "rsm_model": 4, "rsm_compare": 2,
+        "shapley_shard": 8, "shapley_round": 2, "shapley_plot": 2,
     }  # fmt: skip
 
 
@@ -116,7 +117,10 @@ def tiny_config(workdir: Path) -> dict:
                data={"num_frames": 4, "frame_size": 28})  # fmt: skip
     models = {"grasp": ["cls", "grasp"], "cornet": ["outer1", "outer2"]}
     compare = {"grasp": [["cls", "grasp"]], "cornet": [["outer1", "outer2"]]}
-    config["analysis"] = {"rsm": {"models": models, "compare": compare, "per_class": 2}}
+    shapley = {"models": {"grasp": ["cls"], "cornet": ["outer2"]}, "per_class": 1, "shards": 2,
+               "rounds": 2, "iterations": 2, "top_k": 3}  # fmt: skip
+    config["analysis"] = {"rsm": {"models": models, "compare": compare, "per_class": 2},
+                          "shapley": shapley}  # fmt: skip
     return config
 
 
@@ -153,15 +157,17 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
     config["cornet"]["lr"] = 0.02
     write_config(workdir, config)
     rerun = planned_jobs(snakemake(workdir, "-n", "all").stdout)
-    rsm = {"rsm_activations": 2, "rsm_model": 2, "rsm_compare": 1}
+    analysis = {"rsm_activations": 2, "rsm_model": 2, "rsm_compare": 1, "shapley_shard": 4,
+                "shapley_round": 1, "shapley_plot": 1}  # fmt: skip
     assert rerun == {"all": 1, "train_cornet": 2, "test_cornet": 2, "plot_cornet": 1,
-                     "summarize_cornet": 1, **rsm}  # fmt: skip
+                     "summarize_cornet": 1, **analysis}  # fmt: skip
     config["cornet"]["lr"] = 0.05
     config["grasp"]["lr"] = 1.0e-3
     write_config(workdir, config)
     rerun = planned_jobs(snakemake(workdir, "-n", "all").stdout)
-    assert rerun == {"all": 1, "train_grasp": 2, "test_grasp": 4, "vis_grasp": 2,
-                     "confusion_cls": 1, "plot_grasp": 1, "summarize_grasp": 1, **rsm}  # fmt: skip
+    grasp = {"train_grasp": 2, "test_grasp": 4, "vis_grasp": 2, "confusion_cls": 1,
+             "plot_grasp": 1, "summarize_grasp": 1}  # fmt: skip
+    assert rerun == {"all": 1, **grasp, **analysis}
 
 
 def check_report(workdir: Path) -> None:
@@ -171,7 +177,8 @@ def check_report(workdir: Path) -> None:
     for name in ("top1.png", "loss.png", "summary.csv", "accuracy.png", "predictions.png",
                  "confusion.png", "shuffled.png", "best_test-confmat.png",
                  "best_test-bargraph.png", "best_test-heatmap.png", "intra_model.png",
-                 "layers.png", "outer1_vs_outer2.png", "cls_vs_grasp.png"):  # fmt: skip
+                 "layers.png", "outer1_vs_outer2.png", "cls_vs_grasp.png", "values.png",
+                 "bounds.png"):  # fmt: skip
         assert f"{name}" in html, f"{name} missing from the report"
     assert html.count("iVBORw0KGgo") >= 10  # the PNGs themselves, base64-inlined
 

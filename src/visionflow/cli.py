@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -302,12 +303,8 @@ def _dvc_sync(args: argparse.Namespace) -> None:
 
 def _rsm_activations(args: argparse.Namespace) -> None:
     from visionflow.analysis.activations import spatial_max_activations
-    from visionflow.train.probes import PROBES
 
-    try:
-        probe = PROBES[args.experiment](args.ckpt, args.data, args.split, args.per_class, args.seed)
-    except ValueError as exc:  # a class with fewer than --per-class images
-        raise BadInputError(args.data, f"split {args.split}: {exc}") from exc
+    probe = _probe(args)
     batches = ((chunk,) for chunk in probe.inputs.split(args.batch_size))
     layers = spatial_max_activations(probe.model, batches, probe.layers)
     arrays = {f"layer/{name}": values for name, values in layers.items()}
@@ -349,10 +346,85 @@ def _rsm_compare(args: argparse.Namespace) -> None:
     plots.plot_tau_matrix(table, args.out, f"RSMs, {a} vs {b}", b, a)
 
 
+def _probe(args: argparse.Namespace):
+    """The analysed run's model and a seeded sample of its data (PROBES)."""
+    from visionflow.train.probes import PROBES
+
+    try:
+        return PROBES[args.experiment](args.ckpt, args.data, args.split, args.per_class, args.seed)
+    except ValueError as exc:  # a class with fewer than --per-class images
+        raise BadInputError(args.data, f"split {args.split}: {exc}") from exc
+
+
+def _shapley_shard(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from visionflow.analysis.shapley import Truncation, model_value, run_shard
+
+    probe = _probe(args)
+    try:
+        value, filters = model_value(probe.model, args.layer, probe.inputs, probe.accuracy,
+                                     args.batch_size)  # fmt: skip
+    except KeyError as exc:
+        raise BadInputError(args.ckpt, exc.args[0]) from exc
+    if args.chosen_from:
+        chosen = pd.read_csv(args.chosen_from)["chosen"].to_numpy(bool)
+    else:
+        chosen = np.ones(filters, dtype=bool)
+    iterations = args.iterations if chosen.sum() > 1 else 0  # top k already identified
+    state = args.out.with_name(args.out.stem + ".state.npz")
+    stop = Truncation(args.truncation_value, args.truncation_patience)
+    seed = (args.seed, args.round, args.shard)
+    bar = partial(tqdm, desc="TMC iterations", unit="perm")
+    marginals = run_shard(state, value, filters, chosen, iterations, seed, stop, progress=bar)
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, marginals=marginals)
+    state.unlink(missing_ok=True)
+
+
+def _stacked_marginals(paths: Sequence[Path]) -> np.ndarray:
+    return np.vstack([np.load(path)["marginals"] for path in paths])
+
+
+def _shapley_round(args: argparse.Namespace) -> None:
+    from visionflow.analysis.shapley import summarize
+
+    marginals = _stacked_marginals(args.shards)
+    write_table(args.out, summarize(marginals, args.r, args.delta, args.top_k))
+
+
+def _shapley_plot(args: argparse.Namespace) -> None:
+    from visionflow import plots
+    from visionflow.analysis.shapley import summarize
+
+    marginals = _stacked_marginals(args.shards)
+    summary = summarize(marginals, args.r, args.delta, args.top_k)
+    write_table(args.table, summary)
+    plots.plot_shapley_values(summary, args.top_k, args.values, args.title)
+    top = summary.sort_values("value", ascending=False)["filter"].head(5).tolist()
+    steps = range(2, len(marginals) + 1)
+    bounds = pd.DataFrame(
+        [summarize(marginals[:n], args.r, args.delta, args.top_k)["bound"][top] for n in steps],
+        index=pd.Index(steps, name="iterations"),
+    )
+    plots.plot_shapley_bounds(bounds, args.bounds, f"{args.title}: bounds of the top 5")
+
+
 def _add(sub: argparse._SubParsersAction, name: str, handler: Handler, help: str):
     parser = sub.add_parser(name, help=help, description=help)
     parser.set_defaults(handler=handler)
     return parser
+
+
+def _add_probe_options(parser: argparse.ArgumentParser) -> None:
+    """Which trained run to analyse and the seeded sample of its data."""
+    parser.add_argument("--experiment", choices=["grasp", "cornet"], required=True)
+    parser.add_argument("--ckpt", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="prepared store")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--per-class", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=16)
 
 
 def _add_conversion_options(parser: argparse.ArgumentParser) -> None:
@@ -537,13 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     analysis_verbs = analysis.add_subparsers(dest="verb", required=True)
     p = _add(analysis_verbs, "activations", _rsm_activations,
              "spatial-max layer activations of a seeded per-class sample")  # fmt: skip
-    p.add_argument("--experiment", choices=["grasp", "cornet"], required=True)
-    p.add_argument("--ckpt", type=Path, required=True)
-    p.add_argument("--data", type=Path, required=True, help="prepared store")
-    p.add_argument("--split", default="train")
-    p.add_argument("--per-class", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=16)
+    _add_probe_options(p)
     p.add_argument("--out", type=Path, required=True, help="activations .npz")
     p = _add(analysis_verbs, "rsm-model", _rsm_model, "per-layer RSMs and layer-vs-layer tau")
     p.add_argument("activations", type=Path)
@@ -553,6 +619,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("activations", type=Path, nargs=2)
     p.add_argument("--names", nargs=2, required=True)
     p.add_argument("--out", type=Path, required=True, help="figure; the CSV goes beside it")
+
+    p = _add(analysis_verbs, "shapley-shard", _shapley_shard,
+             "TMC Shapley iterations over one conv layer's filters (resumable)")  # fmt: skip
+    _add_probe_options(p)
+    p.add_argument("--layer", required=True, help="conv module name, e.g. features.10")
+    p.add_argument("--round", type=int, default=0)
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--iterations", type=int, required=True, help="permutations in this shard")
+    p.add_argument("--chosen-from", type=Path, help="previous round's summary.csv")
+    p.add_argument("--truncation-value", type=float, default=0.5)
+    p.add_argument("--truncation-patience", type=int, default=6)
+    p.add_argument("--out", type=Path, required=True, help="marginals .npz")
+    for verb, handler, help_text in (
+        ("shapley-round", _shapley_round, "pool shards: values, bounds, filters still chosen"),
+        ("shapley-plot", _shapley_plot, "final values and bounds figures"),
+    ):
+        p = _add(analysis_verbs, verb, handler, help_text)
+        p.add_argument("shards", type=Path, nargs="+", help="shard .npz files, in order")
+        p.add_argument("--r", type=float, default=1.0, help="range of a marginal (accuracy: 1)")
+        p.add_argument("--delta", type=float, default=0.2)
+        p.add_argument("--top-k", type=int, default=20)
+    modes = analysis_verbs.choices
+    modes["shapley-round"].add_argument("--out", type=Path, required=True, help="summary.csv")
+    plot = modes["shapley-plot"]
+    plot.add_argument("--table", type=Path, required=True, help="final shapley.csv")
+    plot.add_argument("--values", type=Path, required=True, help="values figure")
+    plot.add_argument("--bounds", type=Path, required=True, help="bounds figure")
+    plot.add_argument("--title", required=True)
 
     dvc = areas.add_parser("dvc", help="share data and models through DVC")
     dvc_verbs = dvc.add_subparsers(dest="verb", required=True)

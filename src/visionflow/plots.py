@@ -399,3 +399,29 @@ def plot_similarity_matrices(
             ax.set_yticks(centres, names, fontsize=7)
             ax.set_title(f"layer {layer}")
         axes[0, -1].figure.colorbar(image, ax=axes[0, -1], label="similarity", shrink=0.8)
+
+
+def plot_shapley_values(summary: pd.DataFrame, top_k: int, path: Path, title: str) -> None:
+    """Mean Shapley value per filter with its confidence bound; the top k highlighted."""
+    ranked = summary.sort_values("value", ascending=False)
+    top = set(ranked["filter"].head(top_k))
+    colors = [COLORS[1] if f in top else COLORS[0] for f in summary["filter"]]
+    with _figure(path) as ax:
+        ax.figure.set_size_inches(max(6.4, 0.12 * len(summary)), 4)
+        ax.bar(summary["filter"], summary["value"], yerr=summary["bound"], color=colors,
+               ecolor="lightgrey", width=0.8)  # fmt: skip
+        ax.set_xlabel("filter")
+        ax.set_ylabel("Shapley value (accuracy drop)")
+        ax.set_title(f"{title}; top {top_k} highlighted")
+
+
+def plot_shapley_bounds(bounds: pd.DataFrame, path: Path, title: str) -> None:
+    """Confidence bound of each filter (columns) against the iterations so far (index)."""
+    with _figure(path) as ax:
+        for column in bounds.columns:
+            ax.plot(bounds.index, bounds[column], label=f"filter {column}")
+        ax.set_yscale("log")
+        ax.set_xlabel("iterations (all shards and rounds)")
+        ax.set_ylabel("confidence bound")
+        ax.set_title(title)
+        ax.legend(fontsize=8)

@@ -88,6 +88,105 @@ rule rsm_compare:
         " --names {wildcards.first} {wildcards.second} --out {output.figure:q} > {log:q} 2>&1"
 
 
+# Neuron Shapley, results/<experiment>/analysis/shapley/<run>/<layer>/: every round runs
+# `shards` independent jobs (own seeds, resumable state) on the filters the previous round
+# left undecided; each round's summary pools every shard so far.
+
+
+rule shapley_shard:
+    input:
+        unpack(get_shapley_shard_inputs),
+    output:
+        f"{SHAPLEY_DIR}/round{{round}}/shard{{shard}}.npz",
+    log:
+        "logs/analysis/shapley_{experiment}_{model}_{layer}_{round}_{shard}.log",
+    benchmark:
+        "benchmarks/analysis/shapley_{experiment}_{model}_{layer}_{round}_{shard}.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=3000,
+        runtime=config["analysis"]["shapley"]["runtime"],
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.store[0]),
+        chosen=lambda wildcards, input: (
+            f"--chosen-from {input.previous}" if "previous" in input.keys() else ""
+        ),
+        split=lambda wildcards: config["analysis"]["shapley"]["split"][
+            wildcards.experiment
+        ],
+        shapley=config["analysis"]["shapley"],
+        seed=config["seed"],
+    shell:
+        "visionflow --threads {threads} analysis shapley-shard"
+        " --experiment {wildcards.experiment} --ckpt {input.ckpt:q} --data {params.data:q}"
+        " --split {params.split} --per-class {params.shapley[per_class]} --seed {params.seed}"
+        " --batch-size {params.shapley[batch_size]} --layer {wildcards.layer}"
+        " --round {wildcards.round} --shard {wildcards.shard}"
+        " --iterations {params.shapley[iterations]} {params.chosen}"
+        " --truncation-value {params.shapley[truncation][value]}"
+        " --truncation-patience {params.shapley[truncation][patience]}"
+        " --out {output:q} 2> {log:q}"
+
+
+rule shapley_round:
+    input:
+        get_shapley_shards,
+    output:
+        f"{SHAPLEY_DIR}/round{{round}}/summary.csv",
+    log:
+        "logs/analysis/shapley_{experiment}_{model}_{layer}_{round}.log",
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        shapley=config["analysis"]["shapley"],
+    shell:
+        "visionflow analysis shapley-round {input:q} --r {params.shapley[R]}"
+        " --delta {params.shapley[delta]} --top-k {params.shapley[top_k]}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule shapley_plot:
+    input:
+        get_all_shapley_shards,
+    output:
+        table=f"{SHAPLEY_DIR}/shapley.csv",
+        values=report(
+            f"{SHAPLEY_DIR}/values.png",
+            caption="../report/shapley_values.rst",
+            category="Analysis",
+            subcategory="{experiment}",
+        ),
+        bounds=report(
+            f"{SHAPLEY_DIR}/bounds.png",
+            caption="../report/shapley_bounds.rst",
+            category="Analysis",
+            subcategory="{experiment}",
+        ),
+    log:
+        "logs/analysis/shapley_plot_{experiment}_{model}_{layer}.log",
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        shapley=config["analysis"]["shapley"],
+    shell:
+        "visionflow analysis shapley-plot {input:q} --r {params.shapley[R]}"
+        " --delta {params.shapley[delta]} --top-k {params.shapley[top_k]}"
+        " --table {output.table:q} --values {output.values:q} --bounds {output.bounds:q}"
+        " --title '{wildcards.experiment}/{wildcards.model} {wildcards.layer}' > {log:q} 2>&1"
+
+
 rule analysis_all:
     input:
         get_rsm_outputs(),
+        get_shapley_outputs(),

@@ -137,6 +137,9 @@ def get_slr_figures():
 
 wildcard_constraints:
     experiment="grasp|cornet",
+    layer=r"[A-Za-z0-9_.]+",
+    round=r"\d+",
+    shard=r"\d+",
     model=r"cls|grasp|outer\d+",
     first=r"cls|grasp|outer\d+",
     second=r"cls|grasp|outer\d+",
@@ -161,22 +164,79 @@ def get_analysis_inputs(wildcards):
     }
 
 
+def check_analysed_runs(section, experiment, runs):
+    """Refuse to analyse a run the config does not train (it would be trained silently)."""
+    trained = {"grasp": config["grasp"]["tasks"], "cornet": get_cornet_runs()}[
+        experiment
+    ]
+    unknown = sorted(set(runs) - set(trained))
+    if unknown:
+        raise ValueError(
+            f"analysis.{section}: {experiment} runs {unknown} are not trained by this config"
+            f" (it trains {trained})"
+        )
+
+
 def get_rsm_outputs():
-    """Every RSM figure and table the config asks for; only runs the config trains."""
+    """Every RSM figure and table the config asks for."""
     rsm = config["analysis"]["rsm"]
-    trained = {"grasp": config["grasp"]["tasks"], "cornet": get_cornet_runs()}
     outputs = []
     for experiment, models in rsm["models"].items():
         root = f"results/{experiment}/analysis/rsm"
         pairs = rsm["compare"].get(experiment, [])
-        unknown = sorted(set(models + sum(pairs, [])) - set(trained[experiment]))
-        if unknown:
-            raise ValueError(
-                f"analysis.rsm: {experiment} runs {unknown} are not trained by this config"
-                f" (it trains {trained[experiment]})"
-            )
+        check_analysed_runs("rsm", experiment, models + sum(pairs, []))
         for model in models:
             outputs += [f"{root}/{model}/intra_model.png", f"{root}/{model}/layers.png"]
         for first, second in pairs:
             outputs.append(f"{root}/{first}_vs_{second}.png")
+    return outputs
+
+
+SHAPLEY_DIR = "results/{experiment}/analysis/shapley/{model}/{layer}"
+
+
+def _shapley_dir(wildcards):
+    return SHAPLEY_DIR.format(
+        experiment=wildcards.experiment, model=wildcards.model, layer=wildcards.layer
+    )
+
+
+def get_shapley_shard_inputs(wildcards):
+    """The run's checkpoint and store, and the previous round's summary (filters still open)."""
+    inputs = get_analysis_inputs(wildcards)
+    if int(wildcards.round) > 0:
+        previous = int(wildcards.round) - 1
+        inputs["previous"] = f"{_shapley_dir(wildcards)}/round{previous}/summary.csv"
+    return inputs
+
+
+def _shards_until(wildcards, last_round):
+    shards = config["analysis"]["shapley"]["shards"]
+    root = _shapley_dir(wildcards)
+    rounds = range(last_round + 1)
+    return [f"{root}/round{r}/shard{s}.npz" for r in rounds for s in range(shards)]
+
+
+def get_shapley_shards(wildcards):
+    """Every shard of the rounds up to this one, in order."""
+    return _shards_until(wildcards, int(wildcards.round))
+
+
+def get_all_shapley_shards(wildcards):
+    """Every shard of every round, in order."""
+    return _shards_until(wildcards, config["analysis"]["shapley"]["rounds"] - 1)
+
+
+def get_shapley_outputs():
+    """values.png and bounds.png of every configured run and layer."""
+    shapley = config["analysis"]["shapley"]
+    outputs = []
+    for experiment, models in shapley["models"].items():
+        check_analysed_runs("shapley", experiment, models)
+        for model in models:
+            for layer in shapley["layers"][experiment]:
+                root = SHAPLEY_DIR.format(
+                    experiment=experiment, model=model, layer=layer
+                )
+                outputs += [f"{root}/values.png", f"{root}/bounds.png"]
     return outputs

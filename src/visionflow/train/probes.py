@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,8 @@ from torch import Tensor, nn
 from visionflow.data.jacquard import PackedJacquard
 from visionflow.data.miniimagenet import PackedImages
 from visionflow.io import BadInputError, safe_torch_load
+from visionflow.metrics.classification import topk_correct
+from visionflow.metrics.grasp import class_accuracy, grasp_accuracy
 from visionflow.models.cornet import load_cornet_weights
 from visionflow.train import cornet, grasp
 from visionflow.train.classifier import ImageClassifier
@@ -24,23 +28,32 @@ CORNET_LAYERS = ("V1", "V2", "V4", "IT")
 
 @dataclass
 class Probe:
-    """A model in eval mode, sampled inputs (in class blocks), their labels and class names."""
+    """A model in eval mode, sampled inputs (in class blocks), their labels and class names.
+
+    `accuracy` scores the model's outputs on `inputs` with the run's own task metric.
+    """
 
     model: nn.Module
     inputs: Tensor
     labels: np.ndarray
     classes: list[str]
     layers: tuple[str, ...]
+    accuracy: Callable[[Tensor], float]
 
 
 def grasp_probe(ckpt: Path, data_dir: Path, split: str, per_class: int, seed: int) -> Probe:
     """An AlexnetMap run with `per_class` views of every class (rotation 0, RGB-D input)."""
-    model = grasp.load_module(ckpt).model.eval()
+    module = grasp.load_module(ckpt)
     views = PackedJacquard(data_dir, split)
     picks = views.sample_per_class(per_class, seed)
     inputs = torch.stack([grasp.rgbd_input(views[i]["rgb"], views[i]["depth"]) for i in picks])
+    labels = views.labels[picks]
+    if module.hparams.task == "cls":
+        accuracy = partial(class_accuracy, labels=torch.from_numpy(labels))
+    else:
+        accuracy = partial(grasp_accuracy, gt_rectangles=[views.grasps[i] for i in picks])
     classes = [views.classes[label] for label in sorted(views.classes)]
-    return Probe(model, inputs, views.labels[picks], classes, GRASP_LAYERS)
+    return Probe(module.model.eval(), inputs, labels, classes, GRASP_LAYERS, accuracy)
 
 
 def cornet_probe(ckpt: Path, data_dir: Path, split: str, per_class: int, seed: int) -> Probe:
@@ -57,7 +70,12 @@ def cornet_probe(ckpt: Path, data_dir: Path, split: str, per_class: int, seed: i
     labels = images.labels[picks]
     classifier = ImageClassifier(model, {})  # normalises as in training and testing
     inputs, _ = classifier.on_after_batch_transfer((raw, torch.from_numpy(labels)), 0)
-    return Probe(model.eval(), inputs, labels, list(images.classes), CORNET_LAYERS)
+    targets = torch.from_numpy(labels)
+
+    def accuracy(logits: Tensor) -> float:
+        return float(topk_correct(logits, targets, (1,))[0]) / len(targets)
+
+    return Probe(model.eval(), inputs, labels, list(images.classes), CORNET_LAYERS, accuracy)
 
 
 PROBES = {"grasp": grasp_probe, "cornet": cornet_probe}
