@@ -7,7 +7,11 @@ import yaml
 from conftest import REPO
 
 # pyproject name -> conda-forge name where they differ.
-CONDA_NAMES = {"torch": "pytorch", "matplotlib": "matplotlib-base"}
+CONDA_NAMES = {
+    "torch": "pytorch",
+    "matplotlib": "matplotlib-base",
+    "open_clip_torch": "open-clip-torch",
+}
 # Needed to run the workflow, not inside a rule's environment.
 WORKFLOW_ONLY = {"snakemake", "snakemake-executor-plugin-slurm", "dvc"}
 

@@ -1,5 +1,6 @@
 """The Snakemake workflow: whole-DAG dry run, config validation, a small real run."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -57,14 +58,35 @@ def planned_jobs(dry_run_output: str) -> dict[str, int]:
 def test_dry_run_covers_the_whole_dag(tmp_path):
     result = snakemake(workdir_copy(tmp_path), "-n", "results/cornet/top1.png", "all")
     assert planned_jobs(result.stdout) == {
-        "all": 1, "demo_miniimagenet": 1, "prepare_miniimagenet": 1, "train_cornet": 4,
-        "test_cornet": 4, "plot_cornet": 1, "summarize_cornet": 1,
-        "demo_jacquard": 1, "prepare_jacquard": 1, "train_grasp": 2, "test_grasp": 4,
-        "vis_grasp": 2, "confusion_cls": 1, "plot_grasp": 1, "summarize_grasp": 1,
-        "demo_wlasl": 1, "prepare_wlasl": 1, "train_slr": 1, "test_slr": 1, "plot_slr": 1,
-        "summarize_slr": 1, "rsm_activations": 4, "rsm_model": 4, "rsm_compare": 2,
-        "shapley_shard": 8, "shapley_round": 2, "shapley_plot": 2,
-    }  # fmt: skip
+        "all": 1,
+        "demo_miniimagenet": 1,
+        "prepare_miniimagenet": 1,
+        "train_cornet": 4,
+        "test_cornet": 4,
+        "plot_cornet": 1,
+        "summarize_cornet": 1,
+        "demo_jacquard": 1,
+        "prepare_jacquard": 1,
+        "train_grasp": 2,
+        "test_grasp": 4,
+        "vis_grasp": 2,
+        "confusion_cls": 1,
+        "plot_grasp": 1,
+        "summarize_grasp": 1,
+        "demo_wlasl": 1,
+        "prepare_wlasl": 1,
+        "train_slr": 1,
+        "test_slr": 1,
+        "plot_slr": 1,
+        "summarize_slr": 1,
+        "rsm_activations": 4,
+        "rsm_model": 4,
+        "rsm_compare": 2,
+        "shapley_shard": 8,
+        "shapley_round": 2,
+        "shapley_plot": 2,
+        "attribution": 3,
+    }  # fmt: skip  (no clip_label: the demo config has no CLIP weights)
 
 
 def test_slr_queue_is_one_gpu_job_per_entry(tmp_path):
@@ -103,7 +125,10 @@ def test_analysis_of_an_untrained_run_is_refused(tmp_path):
 
 
 def tiny_config(workdir: Path) -> dict:
-    """The demo config shrunk to seconds per job: few images, narrow CORnet, 1-2 epochs."""
+    """The demo config shrunk to seconds per job: few images, narrow CORnet, 1-2 epochs,
+    and CLIP as a random tiny open_clip model."""
+    from test_clip import TINY_CLIP, tiny_clip_weights
+
     config = read_config(workdir)
     config["cornet"].update(outer_times=[1, 2], width=0.125, epochs=2, crop_size=32,
                             resize_size=36, batch_size=8)  # fmt: skip
@@ -119,8 +144,12 @@ def tiny_config(workdir: Path) -> dict:
     compare = {"grasp": [["cls", "grasp"]], "cornet": [["outer1", "outer2"]]}
     shapley = {"models": {"grasp": ["cls"], "cornet": ["outer2"]}, "per_class": 1, "shards": 2,
                "rounds": 2, "iterations": 2, "top_k": 3}  # fmt: skip
+    attribution = {"models": {"grasp": ["cls"], "cornet": ["outer2"]}, "per_class": 1,
+                   "filters": 2, "am": {"filters": 4, "size": 24, "steps": 3}}  # fmt: skip
+    clip = {"arch": "tiny-clip", "arch_config": str(TINY_CLIP), "sheet_size": 4,
+            "weights": str(tiny_clip_weights(workdir / "tiny-clip.pt"))}  # fmt: skip
     config["analysis"] = {"rsm": {"models": models, "compare": compare, "per_class": 2},
-                          "shapley": shapley}  # fmt: skip
+                          "shapley": shapley, "attribution": attribution, "clip": clip}  # fmt: skip
     return config
 
 
@@ -158,9 +187,13 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
     write_config(workdir, config)
     rerun = planned_jobs(snakemake(workdir, "-n", "all").stdout)
     analysis = {"rsm_activations": 2, "rsm_model": 2, "rsm_compare": 1, "shapley_shard": 4,
-                "shapley_round": 1, "shapley_plot": 1}  # fmt: skip
+                "shapley_round": 1, "shapley_plot": 1, "attribution": 1}  # fmt: skip
     assert rerun == {"all": 1, "train_cornet": 2, "test_cornet": 2, "plot_cornet": 1,
                      "summarize_cornet": 1, **analysis}  # fmt: skip
+    clip = json.loads((workdir / "results/grasp/analysis/clip/metrics.json").read_text())
+    assert clip["images"] > 0 and 0 <= clip["top1"] <= 1
+    assert (workdir / "results/grasp/analysis/clip/contact_sheets/index.html").is_file()
+
     config["cornet"]["lr"] = 0.05
     config["grasp"]["lr"] = 1.0e-3
     write_config(workdir, config)
@@ -168,6 +201,19 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
     grasp = {"train_grasp": 2, "test_grasp": 4, "vis_grasp": 2, "confusion_cls": 1,
              "plot_grasp": 1, "summarize_grasp": 1}  # fmt: skip
     assert rerun == {"all": 1, **grasp, **analysis}
+
+    # The human-inspection loop: an edited relabel.csv re-converts Jacquard and re-runs
+    # everything downstream of it, CLIP included.
+    relabel = pd.read_csv(workdir / "results/grasp/analysis/clip/relabel.csv", dtype=str,
+                          keep_default_na=False)  # fmt: skip
+    other = next(c for c in config["jacquard"]["classes"] if c != relabel.loc[0, "class"])
+    relabel.loc[0, "new_class"] = other
+    relabel.to_csv(workdir / "config" / "relabel.csv", index=False)
+    config["jacquard"]["relabel"] = "config/relabel.csv"
+    write_config(workdir, config)
+    rerun = planned_jobs(snakemake(workdir, "-n", "all").stdout)
+    assert rerun["prepare_jacquard"] == 1 and rerun["clip_label"] == 1
+    assert rerun["train_grasp"] == 2
 
 
 def check_report(workdir: Path) -> None:
@@ -178,9 +224,10 @@ def check_report(workdir: Path) -> None:
                  "confusion.png", "shuffled.png", "best_test-confmat.png",
                  "best_test-bargraph.png", "best_test-heatmap.png", "intra_model.png",
                  "layers.png", "outer1_vs_outer2.png", "cls_vs_grasp.png", "values.png",
-                 "bounds.png"):  # fmt: skip
+                 "bounds.png", "guided_backprop.png", "activation_maximisation.png"):  # fmt: skip
         assert f"{name}" in html, f"{name} missing from the report"
     assert html.count("iVBORw0KGgo") >= 10  # the PNGs themselves, base64-inlined
+    assert "CLIP zero-shot labels of the Jacquard RGB images" in html
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +14,17 @@ import pandas as pd
 import torch
 import yaml
 
+from visionflow.cli_analysis import add_analysis_area
+from visionflow.cli_util import add_verb as _add
 from visionflow.data.jacquard import DEFAULT_CLASSES
 from visionflow.io import (
     BadInputError,
-    atomic_path,
     write_json,
     write_markdown_table,
     write_table,
     write_text,
 )
 from visionflow.share.commands import CommandError
-
-Handler = Callable[[argparse.Namespace], None]
 
 
 def _demo_miniimagenet(args: argparse.Namespace) -> None:
@@ -51,7 +49,8 @@ def _demo_jacquard(args: argparse.Namespace) -> None:
 def _prepare_jacquard(args: argparse.Namespace) -> None:
     from visionflow.data.jacquard import prepare
 
-    prepare(args.root, args.out, args.classes, args.size, args.on_bad_sample, args.workers)
+    prepare(args.root, args.out, args.classes, args.size, args.on_bad_sample, args.workers,
+            args.relabel)  # fmt: skip
 
 
 def _show_jacquard(args: argparse.Namespace) -> None:
@@ -301,132 +300,6 @@ def _dvc_sync(args: argparse.Namespace) -> None:
     print(f"{touched} outputs re-stamped, `snakemake -n` has nothing to do")
 
 
-def _rsm_activations(args: argparse.Namespace) -> None:
-    from visionflow.analysis.activations import spatial_max_activations
-
-    probe = _probe(args)
-    batches = ((chunk,) for chunk in probe.inputs.split(args.batch_size))
-    layers = spatial_max_activations(probe.model, batches, probe.layers)
-    arrays = {f"layer/{name}": values for name, values in layers.items()}
-    with atomic_path(args.out) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, labels=probe.labels, classes=np.array(probe.classes),
-                 layers=np.array(probe.layers), **arrays)  # fmt: skip
-
-
-def _load_activations(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
-    """(layer -> activations, labels, class names) from an activations.npz."""
-    with np.load(path) as stored:
-        layers = {str(name): stored[f"layer/{name}"] for name in stored["layers"]}
-        return layers, stored["labels"], [str(c) for c in stored["classes"]]
-
-
-def _rsm_model(args: argparse.Namespace) -> None:
-    from visionflow import plots
-    from visionflow.analysis.rsm import layer_similarities, tau_table
-
-    activations, labels, classes = _load_activations(args.activations)
-    matrices = layer_similarities(activations, list(activations))
-    table = tau_table(matrices, matrices)
-    write_table(args.out_dir / "intra_model.csv", table.reset_index())
-    title = f"{args.name}: RSMs, layer vs layer"
-    plots.plot_tau_matrix(table, args.out_dir / "intra_model.png", title, "layer", "layer")
-    plots.plot_similarity_matrices(matrices, labels, classes, args.out_dir / "layers.png")
-
-
-def _rsm_compare(args: argparse.Namespace) -> None:
-    from visionflow import plots
-    from visionflow.analysis.rsm import layer_similarities, tau_table
-
-    (first, labels, _), (second, other, _) = map(_load_activations, args.activations)
-    if not np.array_equal(labels, other):
-        raise BadInputError(args.activations[1], "sampled images differ from the first model's")
-    table = tau_table(*(layer_similarities(a, list(a)) for a in (first, second)))
-    write_table(args.out.with_suffix(".csv"), table.reset_index())
-    a, b = args.names
-    plots.plot_tau_matrix(table, args.out, f"RSMs, {a} vs {b}", b, a)
-
-
-def _probe(args: argparse.Namespace):
-    """The analysed run's model and a seeded sample of its data (PROBES)."""
-    from visionflow.train.probes import PROBES
-
-    try:
-        return PROBES[args.experiment](args.ckpt, args.data, args.split, args.per_class, args.seed)
-    except ValueError as exc:  # a class with fewer than --per-class images
-        raise BadInputError(args.data, f"split {args.split}: {exc}") from exc
-
-
-def _shapley_shard(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
-
-    from visionflow.analysis.shapley import Truncation, model_value, run_shard
-
-    probe = _probe(args)
-    try:
-        value, filters = model_value(probe.model, args.layer, probe.inputs, probe.accuracy,
-                                     args.batch_size)  # fmt: skip
-    except KeyError as exc:
-        raise BadInputError(args.ckpt, exc.args[0]) from exc
-    if args.chosen_from:
-        chosen = pd.read_csv(args.chosen_from)["chosen"].to_numpy(bool)
-    else:
-        chosen = np.ones(filters, dtype=bool)
-    iterations = args.iterations if chosen.sum() > 1 else 0  # top k already identified
-    state = args.out.with_name(args.out.stem + ".state.npz")
-    stop = Truncation(args.truncation_value, args.truncation_patience)
-    seed = (args.seed, args.round, args.shard)
-    bar = partial(tqdm, desc="TMC iterations", unit="perm")
-    marginals = run_shard(state, value, filters, chosen, iterations, seed, stop, progress=bar)
-    with atomic_path(args.out) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, marginals=marginals)
-    state.unlink(missing_ok=True)
-
-
-def _stacked_marginals(paths: Sequence[Path]) -> np.ndarray:
-    return np.vstack([np.load(path)["marginals"] for path in paths])
-
-
-def _shapley_round(args: argparse.Namespace) -> None:
-    from visionflow.analysis.shapley import summarize
-
-    marginals = _stacked_marginals(args.shards)
-    write_table(args.out, summarize(marginals, args.r, args.delta, args.top_k))
-
-
-def _shapley_plot(args: argparse.Namespace) -> None:
-    from visionflow import plots
-    from visionflow.analysis.shapley import summarize
-
-    marginals = _stacked_marginals(args.shards)
-    summary = summarize(marginals, args.r, args.delta, args.top_k)
-    write_table(args.table, summary)
-    plots.plot_shapley_values(summary, args.top_k, args.values, args.title)
-    top = summary.sort_values("value", ascending=False)["filter"].head(5).tolist()
-    steps = range(2, len(marginals) + 1)
-    bounds = pd.DataFrame(
-        [summarize(marginals[:n], args.r, args.delta, args.top_k)["bound"][top] for n in steps],
-        index=pd.Index(steps, name="iterations"),
-    )
-    plots.plot_shapley_bounds(bounds, args.bounds, f"{args.title}: bounds of the top 5")
-
-
-def _add(sub: argparse._SubParsersAction, name: str, handler: Handler, help: str):
-    parser = sub.add_parser(name, help=help, description=help)
-    parser.set_defaults(handler=handler)
-    return parser
-
-
-def _add_probe_options(parser: argparse.ArgumentParser) -> None:
-    """Which trained run to analyse and the seeded sample of its data."""
-    parser.add_argument("--experiment", choices=["grasp", "cornet"], required=True)
-    parser.add_argument("--ckpt", type=Path, required=True)
-    parser.add_argument("--data", type=Path, required=True, help="prepared store")
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--per-class", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=16)
-
-
 def _add_conversion_options(parser: argparse.ArgumentParser) -> None:
     """What every raw-to-prepared converter takes besides its paths."""
     parser.add_argument("--on-bad-sample", choices=["error", "skip"], default="error")
@@ -533,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="prepared store directory")
     p.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES))
     p.add_argument("--size", type=int, default=224)
+    p.add_argument("--relabel", type=Path, help="edited relabel CSV (id, new_class)")
     _add_conversion_options(p)
     p = _add(jacquard_verbs, "show", _show_jacquard, "draw a stored map's rectangles on its RGB")
     p.add_argument("object", help="object id (or a unique prefix of it)")
@@ -605,48 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     cornet_verbs.choices["plot"].add_argument("--top1", type=Path, required=True)
     cornet_verbs.choices["plot"].add_argument("--loss", type=Path, required=True)
     cornet_verbs.choices["summarize"].add_argument("--out", type=Path, required=True)
-    analysis = areas.add_parser("analysis", help="what trained models learned")
-    analysis_verbs = analysis.add_subparsers(dest="verb", required=True)
-    p = _add(analysis_verbs, "activations", _rsm_activations,
-             "spatial-max layer activations of a seeded per-class sample")  # fmt: skip
-    _add_probe_options(p)
-    p.add_argument("--out", type=Path, required=True, help="activations .npz")
-    p = _add(analysis_verbs, "rsm-model", _rsm_model, "per-layer RSMs and layer-vs-layer tau")
-    p.add_argument("activations", type=Path)
-    p.add_argument("--name", required=True, help="model name for titles")
-    p.add_argument("--out-dir", type=Path, required=True)
-    p = _add(analysis_verbs, "rsm-compare", _rsm_compare, "layer-by-layer tau of two models")
-    p.add_argument("activations", type=Path, nargs=2)
-    p.add_argument("--names", nargs=2, required=True)
-    p.add_argument("--out", type=Path, required=True, help="figure; the CSV goes beside it")
-
-    p = _add(analysis_verbs, "shapley-shard", _shapley_shard,
-             "TMC Shapley iterations over one conv layer's filters (resumable)")  # fmt: skip
-    _add_probe_options(p)
-    p.add_argument("--layer", required=True, help="conv module name, e.g. features.10")
-    p.add_argument("--round", type=int, default=0)
-    p.add_argument("--shard", type=int, default=0)
-    p.add_argument("--iterations", type=int, required=True, help="permutations in this shard")
-    p.add_argument("--chosen-from", type=Path, help="previous round's summary.csv")
-    p.add_argument("--truncation-value", type=float, default=0.5)
-    p.add_argument("--truncation-patience", type=int, default=6)
-    p.add_argument("--out", type=Path, required=True, help="marginals .npz")
-    for verb, handler, help_text in (
-        ("shapley-round", _shapley_round, "pool shards: values, bounds, filters still chosen"),
-        ("shapley-plot", _shapley_plot, "final values and bounds figures"),
-    ):
-        p = _add(analysis_verbs, verb, handler, help_text)
-        p.add_argument("shards", type=Path, nargs="+", help="shard .npz files, in order")
-        p.add_argument("--r", type=float, default=1.0, help="range of a marginal (accuracy: 1)")
-        p.add_argument("--delta", type=float, default=0.2)
-        p.add_argument("--top-k", type=int, default=20)
-    modes = analysis_verbs.choices
-    modes["shapley-round"].add_argument("--out", type=Path, required=True, help="summary.csv")
-    plot = modes["shapley-plot"]
-    plot.add_argument("--table", type=Path, required=True, help="final shapley.csv")
-    plot.add_argument("--values", type=Path, required=True, help="values figure")
-    plot.add_argument("--bounds", type=Path, required=True, help="bounds figure")
-    plot.add_argument("--title", required=True)
+    add_analysis_area(areas)
 
     dvc = areas.add_parser("dvc", help="share data and models through DVC")
     dvc_verbs = dvc.add_subparsers(dest="verb", required=True)

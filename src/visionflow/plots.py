@@ -425,3 +425,56 @@ def plot_shapley_bounds(bounds: pd.DataFrame, path: Path, title: str) -> None:
         ax.set_ylabel("confidence bound")
         ax.set_title(title)
         ax.legend(fontsize=8)
+
+
+def _display_rgb(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) normalised input -> (H, W, 3) in [0, 1], per-image min-max of the RGB part."""
+    rgb = np.moveaxis(np.asarray(image)[:3], 0, -1)
+    return (rgb - rgb.min()) / max(float(rgb.max() - rgb.min()), 1e-12)
+
+
+def plot_guided_backprop(
+    inputs: np.ndarray, maps: Mapping[int, np.ndarray], path: Path, title: str
+) -> None:
+    """Rows: images; columns: the image, then each filter's guided-backprop map over it."""
+    with _image_grid(path, len(inputs), len(maps) + 1, cell=2.2) as axes:
+        for row, image in enumerate(inputs):
+            rgb = _display_rgb(image)
+            _image_axes(axes[row, 0], rgb, "input" if row == 0 else "")
+            for col, (filter_index, saliency) in enumerate(maps.items(), start=1):
+                axes[row, col].imshow(0.5 * rgb.mean(axis=-1), cmap="gray", vmin=0, vmax=1)
+                axes[row, col].imshow(saliency[row], cmap="inferno", alpha=0.7, vmin=0, vmax=1)
+                axes[row, col].set_axis_off()
+                if row == 0:
+                    axes[row, col].set_title(f"filter {filter_index}")
+        axes[0, 0].figure.suptitle(title)
+
+
+def plot_activation_maximisation(
+    images: np.ndarray, filters: Sequence[int], path: Path, title: str
+) -> None:
+    """The optimised input of every filter (RGB part), in a square-ish grid."""
+    cols = int(np.ceil(np.sqrt(len(images))))
+    rows = int(np.ceil(len(images) / cols))
+    with _image_grid(path, rows, cols, cell=1.8) as axes:
+        for ax in axes.flat:
+            ax.set_axis_off()
+        for ax, image, filter_index in zip(axes.flat, images, filters, strict=False):
+            _image_axes(ax, _display_rgb(image), f"filter {filter_index}")
+        axes[0, 0].figure.suptitle(title)
+
+
+def plot_contact_sheet(
+    images: Sequence[np.ndarray], captions: Sequence[str], flagged: Sequence[bool], path: Path,
+    title: str,
+) -> None:  # fmt: skip
+    """Thumbnails in a grid, captions under them; flagged ones captioned in red."""
+    cols = min(8, max(1, len(images)))
+    rows = max(1, int(np.ceil(len(images) / cols)))
+    with _image_grid(path, rows, cols, cell=1.6) as axes:
+        for ax in axes.flat:
+            ax.set_axis_off()
+        for ax, image, caption, flag in zip(axes.flat, images, captions, flagged, strict=False):
+            ax.imshow(image)
+            ax.set_title(caption, fontsize=6, color="red" if flag else "black")
+        axes[0, 0].figure.suptitle(title)

@@ -186,6 +186,96 @@ rule shapley_plot:
         " --title '{wildcards.experiment}/{wildcards.model} {wildcards.layer}' > {log:q} 2>&1"
 
 
+rule attribution:
+    input:
+        unpack(get_analysis_inputs),
+    output:
+        guided=report(
+            "results/{experiment}/analysis/attribution/{model}/{layer}/guided_backprop.png",
+            caption="../report/guided_backprop.rst",
+            category="Analysis",
+            subcategory="{experiment}",
+        ),
+        maximisation=report(
+            "results/{experiment}/analysis/attribution/{model}/{layer}/activation_maximisation.png",
+            caption="../report/activation_maximisation.rst",
+            category="Analysis",
+            subcategory="{experiment}",
+        ),
+    log:
+        "logs/analysis/attribution_{experiment}_{model}_{layer}.log",
+    benchmark:
+        "benchmarks/analysis/attribution_{experiment}_{model}_{layer}.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.store[0]),
+        split=lambda wildcards: config["analysis"]["attribution"]["split"][
+            wildcards.experiment
+        ],
+        am_layer=lambda wildcards: config["analysis"]["attribution"]["am_layer"][
+            wildcards.experiment
+        ],
+        a=config["analysis"]["attribution"],
+        seed=config["seed"],
+    shell:
+        "visionflow --threads {threads} analysis attribution"
+        " --experiment {wildcards.experiment} --ckpt {input.ckpt:q} --data {params.data:q}"
+        " --split {params.split} --per-class {params.a[per_class]} --seed {params.seed}"
+        " --layer {wildcards.layer} --filters {params.a[filters]}"
+        " --am-layer {params.am_layer} --am-filters {params.a[am][filters]}"
+        " --am-size {params.a[am][size]} --am-steps {params.a[am][steps]}"
+        " --am-lr {params.a[am][lr]} --am-momentum {params.a[am][momentum]}"
+        " --am-tv {params.a[am][tv]} --am-l2 {params.a[am][l2]}"
+        " --guided-backprop {output.guided:q} --maximisation {output.maximisation:q}"
+        " > {log:q} 2>&1"
+
+
+# CLIP zero-shot labels of Jacquard RGB, results/grasp/analysis/clip/. Needs local weights
+# (analysis.clip.weights); an edited relabel.csv goes back in through jacquard.relabel.
+
+
+rule clip_label:
+    input:
+        prepared_jacquard(*JACQUARD_ARRAYS),
+    output:
+        predictions=f"{CLIP_DIR}/predictions.csv",
+        metrics=f"{CLIP_DIR}/metrics.json",
+        relabel=f"{CLIP_DIR}/relabel.csv",
+        confusion=report(
+            f"{CLIP_DIR}/confusion.png",
+            caption="../report/clip_confusion.rst",
+            category="Analysis",
+            subcategory="grasp",
+        ),
+        sheets=directory(f"{CLIP_DIR}/contact_sheets"),
+    log:
+        "logs/analysis/clip.log",
+    benchmark:
+        "benchmarks/analysis/clip.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=6000,
+        runtime=120,
+    params:
+        data=lambda wildcards, input: os.path.dirname(input[0]),
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
+        clip=config["analysis"]["clip"],
+        options=get_clip_options,
+    shell:
+        "visionflow --threads {threads} analysis clip --data {params.data:q}"
+        " --splits {params.clip[splits]} --arch {params.clip[arch]} {params.options}"
+        " --template {params.clip[template]:q} --batch-size {params.clip[batch_size]}"
+        " --sheet-size {params.clip[sheet_size]} --out-dir {params.out:q} 2> {log:q}"
+
+
 rule analysis_all:
     input:
         get_rsm_outputs(),

@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import shlex
 
 PREPARED_MINIIMAGENET = "data/prepared/miniimagenet"
 # Keys of config["cornet"] that are job resources, not run settings.
@@ -240,3 +241,49 @@ def get_shapley_outputs():
                 )
                 outputs += [f"{root}/values.png", f"{root}/bounds.png"]
     return outputs
+
+
+def get_attribution_outputs():
+    """Guided-backprop and activation-maximisation figures of every configured run and layer."""
+    attribution = config["analysis"]["attribution"]
+    outputs = []
+    for experiment, models in attribution["models"].items():
+        check_analysed_runs("attribution", experiment, models)
+        for model in models:
+            for layer in attribution["layers"][experiment]:
+                root = f"results/{experiment}/analysis/attribution/{model}/{layer}"
+                outputs += [
+                    f"{root}/guided_backprop.png",
+                    f"{root}/activation_maximisation.png",
+                ]
+    return outputs
+
+
+CLIP_DIR = "results/grasp/analysis/clip"
+
+
+def get_clip_options(wildcards):
+    """--weights, --arch-config and --vocabulary from config, each only when set."""
+    clip = config["analysis"]["clip"]
+    options = [f"--vocabulary {shlex.quote(json.dumps(clip['vocabulary']))}"]
+    for key in ("weights", "arch_config"):
+        if clip[key]:
+            options.append(f"--{key.replace('_', '-')} {shlex.quote(clip[key])}")
+    return " ".join(options)
+
+
+def get_clip_outputs():
+    """CLIP's outputs, in `all` only once weights are configured."""
+    if not config["analysis"]["clip"]["weights"]:
+        return []
+    return [
+        f"{CLIP_DIR}/metrics.json",
+        f"{CLIP_DIR}/confusion.png",
+        f"{CLIP_DIR}/contact_sheets",
+    ]
+
+
+def get_jacquard_relabel(wildcards):
+    """The edited relabel CSV the conversion applies, if configured."""
+    relabel = config["jacquard"]["relabel"]
+    return {"relabel": relabel} if relabel else {}

@@ -1,6 +1,7 @@
 rule prepare_jacquard:
     input:
-        get_jacquard_root,
+        unpack(get_jacquard_relabel),
+        root=get_jacquard_root,
     output:
         prepared_jacquard(*JACQUARD_ARRAYS),
         skipped=f"{PREPARED_JACQUARD}/skipped.csv",
@@ -19,7 +20,12 @@ rule prepare_jacquard:
         classes=config["jacquard"]["classes"],
         size=config["jacquard"]["size"],
         on_bad_sample=config["on_bad_sample"],
+        relabel=lambda wildcards, input: (
+            f"--relabel {shlex.quote(input.relabel)}"
+            if "relabel" in input.keys()
+            else ""
+        ),
     shell:
-        "visionflow jacquard prepare --root {input:q} --out {params.out:q}"
+        "visionflow jacquard prepare --root {input.root:q} --out {params.out:q} {params.relabel}"
         " --classes {params.classes:q} --size {params.size}"
         " --on-bad-sample {params.on_bad_sample} --workers {threads} 2>&1 | tee {log:q}"

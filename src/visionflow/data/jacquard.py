@@ -394,6 +394,31 @@ def _manifest(root: Path, stored: pd.DataFrame) -> pd.DataFrame:
               "n_grasps": np.int64})  # fmt: skip
 
 
+def apply_relabel(manifest: pd.DataFrame, path: Path, classes: Sequence[str]) -> pd.DataFrame:
+    """The manifest with the classes an edited relabel CSV corrects (`id`, `new_class`; a
+    blank `new_class` keeps the view's class)."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"id", "new_class"} - set(table.columns)
+    if missing:
+        raise BadInputError(path, f"missing columns {sorted(missing)}")
+    position = {view_id: row for row, view_id in enumerate(manifest["id"])}
+    manifest = manifest.copy()
+    edits = zip(table["id"], table["new_class"], strict=True)
+    for line, (view_id, new_class) in enumerate(edits, start=2):
+        new_class = new_class.strip()
+        if not new_class:
+            continue
+        if view_id not in position:
+            raise BadInputError(path, f"line {line}: id {view_id!r} is not in the store")
+        if new_class not in classes:
+            known = list(classes)
+            raise BadInputError(path, f"line {line}: class {new_class!r} is not one of {known}")
+        row = position[view_id]
+        manifest.loc[row, "class"] = new_class
+        manifest.loc[row, "label"] = list(classes).index(new_class)
+    return manifest
+
+
 def _check_arguments(classes: Sequence[str], size: int, on_bad_sample: str, workers: int) -> None:
     """Raise ValueError for an unknown policy, no classes, or a non-positive size or count."""
     if on_bad_sample not in POLICIES:
@@ -411,10 +436,12 @@ def prepare(
     size: int = 224,
     on_bad_sample: str = "error",
     workers: int = 1,
+    relabel: Path | None = None,
 ) -> pd.DataFrame:
     """Pack `root/<split>/<class>/<object>/<n>_<object>_*` into `out_dir`; return the manifest.
 
-    Writes rgb.npy, depth.npy, mask.npy, maps.npy, skipped.csv and manifest.parquet.
+    Writes rgb.npy, depth.npy, mask.npy, maps.npy, skipped.csv and manifest.parquet. An
+    edited `relabel` CSV (from `visionflow analysis clip`) corrects classes of views.
     """
     _check_arguments(classes, size, on_bad_sample, workers)
     root, out_dir = Path(root).resolve(), Path(out_dir)
@@ -426,6 +453,8 @@ def prepare(
         if stored.empty:
             raise BadInputError(root, "no usable sample")
     manifest = _manifest(root, stored)
+    if relabel is not None:
+        manifest = apply_relabel(manifest, Path(relabel), classes)
     write_table(out_dir / "skipped.csv", pd.DataFrame(skipped, columns=["source", "reason"]))
     write_table(out_dir / "manifest.parquet", manifest)
     return manifest

@@ -1,0 +1,64 @@
+"""Zero-shot labelling with CLIP (open_clip): cosine scores of images against class prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import open_clip
+import torch
+from PIL import Image
+
+from visionflow.io import BadInputError, safe_torch_load
+
+
+def load_clip(arch: str, weights: Path, arch_config: Path | None = None) -> tuple[Any, ...]:
+    """(model, preprocess, tokenizer) of open_clip architecture `arch` with local `weights`.
+
+    `arch_config` is an open_clip model-config JSON for an architecture open_clip does not
+    ship (its file name, without .json, is then the `arch`).
+    """
+    if arch_config is not None:
+        open_clip.add_model_config(arch_config)
+    if arch not in open_clip.list_models():
+        raise BadInputError(arch_config or arch, f"unknown open_clip architecture {arch!r}")
+    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)
+    state = safe_torch_load(weights)
+    state = state.get("state_dict", state)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes of another architecture
+        raise BadInputError(weights, f"not {arch} weights: {str(exc).splitlines()[-1]}") from exc
+    if missing:
+        raise BadInputError(weights, f"not {arch} weights: {len(missing)} tensors missing")
+    if unexpected:
+        raise BadInputError(weights, f"not {arch} weights: unexpected {unexpected[:3]}")
+    return model.eval(), preprocess, open_clip.get_tokenizer(arch)
+
+
+@torch.no_grad()
+def zero_shot_probabilities(
+    model: Any, preprocess: Callable, tokenizer: Callable, images: Iterable[np.ndarray],
+    prompts: Sequence[str], batch_size: int = 32, progress: Callable = iter,
+) -> np.ndarray:  # fmt: skip
+    """(images, prompts) softmax over the scaled cosine similarities, as CLIP classifies."""
+    text = model.encode_text(tokenizer(list(prompts)))
+    text = text / text.norm(dim=-1, keepdim=True)
+    scale = model.logit_scale.exp()
+    rows, batch = [], []
+
+    def flush() -> None:
+        features = model.encode_image(torch.stack(batch))
+        features = features / features.norm(dim=-1, keepdim=True)
+        rows.append((scale * features @ text.T).softmax(dim=-1))
+        batch.clear()
+
+    for image in progress(images):
+        batch.append(preprocess(Image.fromarray(np.asarray(image))))
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    return torch.cat(rows).numpy() if rows else np.empty((0, len(prompts)))
