@@ -1,7 +1,10 @@
+import functools
 import json
 import os
 import re
 import shlex
+
+from snakemake.logging import logger
 
 PREPARED_MINIIMAGENET = "data/prepared/miniimagenet"
 # Keys of config["cornet"] that are job resources, not run settings.
@@ -165,19 +168,22 @@ def get_analysis_inputs(wildcards):
     }
 
 
-def check_analysed_runs(section, experiment, runs):
-    """Refuse to analyse a run the config does not train (it would be trained silently)."""
+def analysed(section, experiment, runs):
+    """Whether every run in `runs` is trained by this config; warns about the others, which
+    are left out of the analysis rather than trained for it."""
     trained = {"grasp": config["grasp"]["tasks"], "cornet": get_cornet_runs()}[
         experiment
     ]
-    unknown = sorted(set(runs) - set(trained))
-    if unknown:
-        raise ValueError(
-            f"analysis.{section}: {experiment} runs {unknown} are not trained by this config"
-            f" (it trains {trained})"
+    untrained = sorted(set(runs) - set(trained))
+    if untrained:
+        logger.warning(
+            f"analysis.{section}: {experiment} runs {untrained} are not trained by this"
+            f" config (it trains {trained}); left out"
         )
+    return not untrained
 
 
+@functools.cache  # `all` and `analysis_all` both ask; warn once
 def get_rsm_outputs():
     """Every RSM figure and table the config asks for."""
     rsm = config["analysis"]["rsm"]
@@ -185,10 +191,13 @@ def get_rsm_outputs():
     for experiment, models in rsm["models"].items():
         root = f"results/{experiment}/analysis/rsm"
         pairs = rsm["compare"].get(experiment, [])
-        check_analysed_runs("rsm", experiment, models + sum(pairs, []))
         for model in models:
+            if not analysed("rsm", experiment, [model]):
+                continue
             outputs += [f"{root}/{model}/intra_model.png", f"{root}/{model}/layers.png"]
         for first, second in pairs:
+            if not analysed("rsm", experiment, [first, second]):
+                continue
             outputs.append(f"{root}/{first}_vs_{second}.png")
     return outputs
 
@@ -228,13 +237,15 @@ def get_all_shapley_shards(wildcards):
     return _shards_until(wildcards, config["analysis"]["shapley"]["rounds"] - 1)
 
 
+@functools.cache  # `all` and `analysis_all` both ask; warn once
 def get_shapley_outputs():
     """values.png and bounds.png of every configured run and layer."""
     shapley = config["analysis"]["shapley"]
     outputs = []
     for experiment, models in shapley["models"].items():
-        check_analysed_runs("shapley", experiment, models)
         for model in models:
+            if not analysed("shapley", experiment, [model]):
+                continue
             for layer in shapley["layers"][experiment]:
                 root = SHAPLEY_DIR.format(
                     experiment=experiment, model=model, layer=layer
@@ -243,13 +254,15 @@ def get_shapley_outputs():
     return outputs
 
 
+@functools.cache  # `all` and `analysis_all` both ask; warn once
 def get_attribution_outputs():
     """Guided-backprop and activation-maximisation figures of every configured run and layer."""
     attribution = config["analysis"]["attribution"]
     outputs = []
     for experiment, models in attribution["models"].items():
-        check_analysed_runs("attribution", experiment, models)
         for model in models:
+            if not analysed("attribution", experiment, [model]):
+                continue
             for layer in attribution["layers"][experiment]:
                 root = f"results/{experiment}/analysis/attribution/{model}/{layer}"
                 outputs += [
