@@ -23,17 +23,16 @@ between machines, not absolute numbers.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torchvision
+from loader_rate import items_per_second
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms
@@ -96,17 +95,6 @@ def normalised(images: torch.Tensor) -> torch.Tensor:
     return images
 
 
-def samples_per_second(loader: DataLoader, batches: int) -> float:
-    """Rate of normalised float batches over `batches`, timed after one warm-up batch."""
-    iterator = iter(loader)
-    next(iterator)
-    samples = 0
-    start = time.perf_counter()
-    for images, _ in itertools.islice(iterator, batches):
-        samples += len(normalised(images))
-    return samples / (time.perf_counter() - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -145,7 +133,7 @@ def main() -> None:
             for name, loader in loaders.items():
                 if isinstance(loader.sampler, EpochSeededSampler):
                     loader.sampler.set_epoch(rep)
-                rates[name].append(samples_per_second(loader, args.batches))
+                rates[name].append(items_per_second(loader, args.batches, normalised))
                 log(f"repeat {rep + 1}/{args.repeats}  {name:<11} {rates[name][-1]:8.1f} /s")
 
     median = {name: statistics.median(values) for name, values in rates.items()}

@@ -20,18 +20,17 @@ target is a ratio of at least 3. Compare ratios between machines, not rates.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import decord
 import numpy as np
 import pandas as pd
 import torch
+from loader_rate import items_per_second
 from torch.utils.data import DataLoader
 
 from visionflow.data.wlasl import PackedClips, crop_resize, frame_span, prepare
@@ -78,17 +77,6 @@ class DecodedClips:
         sample = torch.zeros((self.num_frames, 3, self.size, self.size), dtype=torch.uint8)
         sample[: len(picked)] = picked.permute(0, 3, 1, 2)
         return sample
-
-
-def clips_per_second(loader: DataLoader, batches: int) -> float:
-    """Rate of clips over `batches` batches, timed after one warm-up batch."""
-    iterator = iter(loader)
-    next(iterator)
-    clips = 0
-    start = time.perf_counter()
-    for images, _ in itertools.islice(iterator, batches):
-        clips += len(images)
-    return clips / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -149,7 +137,7 @@ def main() -> None:
         for rep in range(args.repeats):
             for name, loader in loaders.items():
                 loader.sampler.set_epoch(rep)
-                rates[name].append(clips_per_second(loader, args.batches))
+                rates[name].append(items_per_second(loader, args.batches))
                 log(f"repeat {rep + 1}/{args.repeats}  {name:<10} {rates[name][-1]:8.1f} clips/s")
 
     median = {name: statistics.median(values) for name, values in rates.items()}

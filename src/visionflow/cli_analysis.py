@@ -40,7 +40,7 @@ def _rsm_model(args: argparse.Namespace) -> None:
     from visionflow.analysis.rsm import layer_similarities, tau_table
 
     activations, labels, classes = _load_activations(args.activations)
-    matrices = layer_similarities(activations, list(activations))
+    matrices = layer_similarities(activations)
     table = tau_table(matrices, matrices)
     write_table(args.out_dir / "intra_model.csv", table.reset_index())
     title = f"{args.name}: RSMs, layer vs layer"
@@ -55,7 +55,7 @@ def _rsm_compare(args: argparse.Namespace) -> None:
     (first, labels, _), (second, other, _) = map(_load_activations, args.activations)
     if not np.array_equal(labels, other):
         raise BadInputError(args.activations[1], "sampled images differ from the first model's")
-    table = tau_table(*(layer_similarities(a, list(a)) for a in (first, second)))
+    table = tau_table(layer_similarities(first), layer_similarities(second))
     write_table(args.out.with_suffix(".csv"), table.reset_index())
     a, b = args.names
     plots.plot_tau_matrix(table, args.out, f"RSMs, {a} vs {b}", b, a)
@@ -157,7 +157,7 @@ def _clip_label(args: argparse.Namespace) -> None:
     from visionflow import plots
     from visionflow.analysis.clip import load_clip, zero_shot_probabilities
     from visionflow.data.jacquard import PackedJacquard
-    from visionflow.metrics.classification import confusion_counts
+    from visionflow.metrics.classification import confusion_counts, topk_correct
 
     if args.weights is None or not args.weights.is_file():
         raise BadInputError(args.weights or "analysis.clip.weights",
@@ -181,13 +181,12 @@ def _clip_label(args: argparse.Namespace) -> None:
     out = args.out_dir
     write_table(out / "predictions.csv", table.join(pd.DataFrame(probs, columns=prompts)))
     labels = torch.tensor(table["label"].to_numpy())
-    ranks = (-probs).argsort(axis=1)
-    top5 = (ranks[:, :5] == table["label"].to_numpy()[:, None]).any(axis=1)
+    top1, top5 = topk_correct(torch.from_numpy(probs), labels, (1, 5)).tolist()
     counts = confusion_counts(torch.from_numpy(predicted), labels, len(classes))
     per_class = np.diag(counts) / np.maximum(counts.sum(axis=1), 1)
     write_json(out / "metrics.json", {
-        "images": len(table), "top1": float((predicted == labels.numpy()).mean()),
-        "top5": float(top5.mean()), "prompts": dict(zip(classes, prompts, strict=True)),
+        "images": len(table), "top1": top1 / len(table), "top5": top5 / len(table),
+        "prompts": dict(zip(classes, prompts, strict=True)),
         "per_class_top1": dict(zip(classes, per_class.tolist(), strict=True)),
     })  # fmt: skip
     plots.plot_confusion_matrix(counts, classes, out / "confusion.png", "CLIP zero-shot")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -41,8 +41,6 @@ def tau_table(first: Mapping[str, np.ndarray], second: Mapping[str, np.ndarray])
     )
 
 
-def layer_similarities(
-    activations: Mapping[str, np.ndarray], layers: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """layer -> RSM, in `layers` order."""
-    return {name: similarity_matrix(activations[name]) for name in layers}
+def layer_similarities(activations: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """layer -> RSM, in the order of `activations`."""
+    return {name: similarity_matrix(values) for name, values in activations.items()}

@@ -53,7 +53,7 @@ class FilterRemoval:
         removed = list(removed)
         if not removed:
             return
-        kept = [f for f in range(self.filters) if f not in set(removed)]
+        kept = sorted(set(range(self.filters)) - set(removed))
         for param, trained in ((self.conv.weight, self.weight), (self.conv.bias, self.bias)):
             if param is not None:  # no kept filter left: zeros, not the NaN mean of nothing
                 param[removed] = trained[kept].mean(0) if kept else 0.0
