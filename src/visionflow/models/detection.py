@@ -1,0 +1,93 @@
+"""Faster R-CNN detectors: the original's ResNet-FPN variants and a light MobileNet one."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torchvision
+from torch import nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import BackboneWithFPN, resnet_fpn_backbone
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+
+from visionflow.io import BadInputError, safe_torch_load
+
+log = logging.getLogger(__name__)
+
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+LIGHT = "mobilenet_v3_small"
+BACKBONES = (*RESNETS, LIGHT)
+# The light detector: MobileNetV3-small stages at strides 8, 16 and 32 into a narrow FPN,
+# anchors sized for objects of 16-128 px and a small box head, fast enough for a CPU demo.
+LIGHT_STAGES = {"3": "0", "8": "1", "12": "2"}
+LIGHT_CHANNELS = [24, 48, 576]
+LIGHT_FPN_WIDTH = 64
+LIGHT_HEAD_WIDTH = 256
+
+
+def imagenet_state(path: str | Path | None, backbone: str) -> dict | None:
+    """The ImageNet classifier weights of `backbone` from a local file, without the classifier."""
+    if not path:
+        log.warning(
+            "no ImageNet weights for %s given: its backbone starts from random init", backbone
+        )
+        return None
+    state = safe_torch_load(path)
+    state = state.get("state_dict", state)
+    return {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}
+
+
+def _load(module: nn.Module, state: dict | None, path: str | Path | None) -> None:
+    if state is None:
+        return
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise BadInputError(path, f"not ImageNet weights of this backbone: {exc}") from None
+
+
+def _resnet(name: str, weights: str | Path | None, trainable_layers: int) -> nn.Module:
+    backbone = resnet_fpn_backbone(
+        backbone_name=name, weights=None, trainable_layers=trainable_layers
+    )
+    _load(backbone.body, imagenet_state(weights, name), weights)
+    return backbone
+
+
+def _light(weights: str | Path | None) -> nn.Module:
+    features = torchvision.models.mobilenet_v3_small().features
+    state = imagenet_state(weights, LIGHT)
+    if state is not None:
+        _load(features, {k.removeprefix("features."): v for k, v in state.items()}, weights)
+    return BackboneWithFPN(features, LIGHT_STAGES, LIGHT_CHANNELS, LIGHT_FPN_WIDTH)
+
+
+def build_detector(
+    backbone: str,
+    num_classes: int,
+    image_size: int,
+    weights: str | Path | None = None,
+    trainable_layers: int = 5,
+) -> FasterRCNN:
+    """Faster R-CNN over `backbone` for `num_classes` labels plus background.
+
+    Images are resized to `image_size` (short and long side); `weights` is a local file of
+    the backbone's ImageNet classifier (random init with a warning when None).
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; choose from {', '.join(BACKBONES)}")
+    sizes = {"min_size": image_size, "max_size": image_size}
+    if backbone in RESNETS:
+        return FasterRCNN(_resnet(backbone, weights, trainable_layers), num_classes + 1, **sizes)
+    anchors = AnchorGenerator(((16,), (32,), (64,), (128,)), ((0.5, 1.0, 2.0),) * 4)
+    return FasterRCNN(
+        _light(weights),
+        rpn_anchor_generator=anchors,
+        box_head=TwoMLPHead(LIGHT_FPN_WIDTH * 7 * 7, LIGHT_HEAD_WIDTH),
+        box_predictor=FastRCNNPredictor(LIGHT_HEAD_WIDTH, num_classes + 1),
+        rpn_batch_size_per_image=128,
+        box_batch_size_per_image=128,
+        **sizes,
+    )
