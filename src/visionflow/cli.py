@@ -6,16 +6,16 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-import yaml
 
 from visionflow.cli_analysis import add_analysis_area
+from visionflow.cli_detection import add_detection_areas
 from visionflow.cli_util import add_verb as _add
+from visionflow.cli_util import run_history
 from visionflow.data.jacquard import DEFAULT_CLASSES
 from visionflow.io import (
     BadInputError,
@@ -103,7 +103,7 @@ def _confusion_grasp(args: argparse.Namespace) -> None:
 def _plot_grasp(args: argparse.Namespace) -> None:
     from visionflow import plots
 
-    runs = _run_history(args.runs, lambda settings: settings["task"].upper())
+    runs = run_history(args.runs, lambda settings: settings["task"].upper())
     title = "NeuroVis: CLS and GRASP accuracy"
     plots.plot_accuracy(runs, args.accuracy, title=title, val_label="test split")
     plots.plot_loss(
@@ -190,7 +190,7 @@ def _plot_slr(args: argparse.Namespace) -> None:
     from visionflow import plots
     from visionflow.train import slr
 
-    runs = _run_history(args.runs, lambda s: f"{s['model']}_{s['exp']:03d} ({s['split']})")
+    runs = run_history(args.runs, lambda s: f"{s['model']}_{s['exp']:03d} ({s['split']})")
     plots.plot_top1(runs, args.top1, title="SLR: validation top-1")
     plots.plot_loss(runs, args.loss, "SLR: loss")
     plots.plot_shuffled(slr.summarize(args.runs), args.shuffled)
@@ -232,15 +232,6 @@ def _test_cornet(args: argparse.Namespace) -> None:
     print(json.dumps(metrics, indent=2))
 
 
-def _run_history(run_dirs: Sequence[Path], label: Callable[[dict], str]) -> dict[str, pd.DataFrame]:
-    """metrics.csv of each run dir, keyed by `label` of its config.yaml settings."""
-    runs = {}
-    for run_dir in run_dirs:
-        settings = yaml.safe_load((run_dir / "config.yaml").read_text())
-        runs[label(settings)] = pd.read_csv(run_dir / "metrics.csv")
-    return runs
-
-
 def _outer_times_label(settings: dict) -> str:
     return f"outer_times={settings['outer_times']}"
 
@@ -248,7 +239,7 @@ def _outer_times_label(settings: dict) -> str:
 def _plot_cornet(args: argparse.Namespace) -> None:
     from visionflow import plots
 
-    runs = _run_history(args.runs, _outer_times_label)
+    runs = run_history(args.runs, _outer_times_label)
     plots.plot_top1(runs, args.top1, title="CORnet-S100: validation top-1")
     plots.plot_loss(runs, args.loss)
 
@@ -256,7 +247,7 @@ def _plot_cornet(args: argparse.Namespace) -> None:
 def _summarize_cornet(args: argparse.Namespace) -> None:
     from visionflow import plots
 
-    runs = _run_history(args.runs, _outer_times_label)
+    runs = run_history(args.runs, _outer_times_label)
     tests = {
         label: json.loads((run_dir / "eval" / "test.json").read_text())
         for label, run_dir in zip(runs, args.runs, strict=True)
@@ -480,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     cornet_verbs.choices["plot"].add_argument("--loss", type=Path, required=True)
     cornet_verbs.choices["summarize"].add_argument("--out", type=Path, required=True)
     add_analysis_area(areas)
+    add_detection_areas(areas, demo_verbs)
 
     dvc = areas.add_parser("dvc", help="share data and models through DVC")
     dvc_verbs = dvc.add_subparsers(dest="verb", required=True)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import yaml
 
 Handler = Callable[[argparse.Namespace], None]
 
@@ -13,3 +17,12 @@ def add_verb(sub: argparse._SubParsersAction, name: str, handler: Handler, help:
     parser = sub.add_parser(name, help=help, description=help)
     parser.set_defaults(handler=handler)
     return parser
+
+
+def run_history(run_dirs: Sequence[Path], label: Callable[[dict], str]) -> dict[str, pd.DataFrame]:
+    """metrics.csv of each run dir, keyed by `label` of its config.yaml settings."""
+    runs = {}
+    for run_dir in run_dirs:
+        settings = yaml.safe_load((run_dir / "config.yaml").read_text())
+        runs[label(settings)] = pd.read_csv(run_dir / "metrics.csv")
+    return runs

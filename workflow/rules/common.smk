@@ -300,3 +300,114 @@ def get_jacquard_relabel(wildcards):
     """The edited relabel CSV the conversion applies, if configured."""
     relabel = config["jacquard"]["relabel"]
     return {"relabel": relabel} if relabel else {}
+
+
+PREPARED_CVAT = "data/prepared/cvat"
+CVAT_TABLE = f"{PREPARED_CVAT}/annotations/annotations.parquet"
+CVAT_LABELS = f"{PREPARED_CVAT}/annotations/labels.json"
+CVAT_SPLIT = f"{PREPARED_CVAT}/split/split.csv"
+DETECTION_RUN_KEYS = (
+    "image_size",
+    "trainable_layers",
+    "batch_size",
+    "val_batch_size",
+    "max_plateau_count",
+    "workers",
+    "devices",
+    "nodes",
+    "strategy",
+)
+
+
+wildcard_constraints:
+    variant="|".join(re.escape(v) for v in config["detection"]["variants"]) or "^$",
+    worker=r"\d+",
+
+
+def get_cvat_root(wildcards):
+    return config["cvat"]["root"]
+
+
+def get_cvat_split_options(wildcards):
+    """JSON of the configured split method's options (what make_split reads)."""
+    split = config["cvat"]["split"]
+    options = {
+        "every_nth": {"n": split["every"]},
+        "list": {"path": split["list"]},
+        "feature_space": {
+            "clusters": split["clusters"],
+            "val_fraction": split["val_fraction"],
+            "perplexity": split["perplexity"],
+            "weights": split["embedding_weights"],
+            "seed": config["seed"],
+        },
+    }[split["method"]]
+    return json.dumps(options, sort_keys=True)
+
+
+def get_detection_variants():
+    return list(config["detection"]["variants"])
+
+
+def _detection_base(variant):
+    entry = config["detection"]["variants"][variant]
+    settings = {k: config["detection"][k] for k in DETECTION_RUN_KEYS}
+    settings |= {
+        "variant": variant,
+        "backbone": entry.get("backbone", variant),
+        "weights": entry.get("weights"),
+        "seed": config["seed"],
+    }
+    return settings
+
+
+def get_detection_settings(wildcards):
+    """JSON of everything a variant's final training computes from (the searched or given
+    optimiser settings come from optimal_hpo_settings.json or the config)."""
+    entry = config["detection"]["variants"][wildcards.variant]
+    settings = _detection_base(wildcards.variant)
+    settings["epochs"] = config["detection"]["max_train_epochs"]
+    if not entry.get("run_hpo"):
+        if "optimal_hpo_settings" not in entry:
+            raise ValueError(
+                f"detection.variants.{wildcards.variant}: run_hpo is false, so"
+                " optimal_hpo_settings must be given"
+            )
+        settings |= entry["optimal_hpo_settings"]
+    return json.dumps(settings, sort_keys=True)
+
+
+def get_detection_search_settings(wildcards):
+    """JSON of everything a variant's search computes from (not how many jobs run it)."""
+    settings = _detection_base(wildcards.variant)
+    hpo = {k: v for k, v in config["detection"]["hpo"].items() if k != "jobs"}
+    return json.dumps(settings | {"hpo": hpo}, sort_keys=True)
+
+
+def get_detection_train_inputs(wildcards):
+    """The table, split and labels, plus the search's result when the variant runs one."""
+    inputs = {"table": CVAT_TABLE, "labels": CVAT_LABELS, "split": CVAT_SPLIT}
+    if config["detection"]["variants"][wildcards.variant].get("run_hpo"):
+        variant = wildcards.variant
+        inputs["optimal"] = f"results/detection/{variant}/hpo/optimal_hpo_settings.json"
+    return inputs
+
+
+def get_detection_workers(wildcards):
+    jobs = config["detection"]["hpo"]["jobs"]
+    root = f"results/detection/{wildcards.variant}/hpo"
+    return [f"{root}/worker{w}.json" for w in range(jobs)]
+
+
+def get_detection_outputs():
+    """Everything `detection_all` builds."""
+    outputs = ["results/detection/comparison.png", "results/detection/summary.csv"]
+    outputs.append("results/detection/loss.png")
+    if config["cvat"]["split"]["method"] == "feature_space":
+        outputs.append(f"{PREPARED_CVAT}/split/tsne.png")
+    for variant in get_detection_variants():
+        root = f"results/detection/{variant}"
+        outputs += [f"{root}/eval/prf.png", f"{root}/auto_annotation"]
+        if config["detection"]["variants"][variant].get("run_hpo"):
+            outputs.append(f"{root}/hpo/history.png")
+    return outputs

@@ -75,3 +75,28 @@ if config["wlasl"]["demo"]:
             "visionflow demo wlasl --out {output:q} --seed {params.seed}"
             " --glosses {params.demo[glosses]} --train {params.demo[train]}"
             " --val {params.demo[val]} --test {params.demo[test]} > {log:q} 2>&1"
+
+
+if config["cvat"]["demo"]:
+
+    rule demo_cvat:
+        output:
+            directory(config["cvat"]["root"]),
+        log:
+            "logs/demo/cvat.log",
+        benchmark:
+            "benchmarks/demo/cvat.tsv"
+        conda:
+            "../../envs/visionflow.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        params:
+            demo=config["cvat"]["demo"],
+            labels=config["cvat"]["labels"],
+            seed=config["seed"],
+        shell:
+            "visionflow demo cvat --out {output:q} --seed {params.seed}"
+            " --tasks {params.demo[tasks]} --frames-per-task {params.demo[frames_per_task]}"
+            " --size {params.demo[size]} --labels {params.labels:q} > {log:q} 2>&1"
