@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from visionflow.data.miniimagenet import prepare
@@ -115,3 +116,14 @@ def slr_settings(**overrides) -> dict:
         "early_stopping": None, "pretrained": None, "save_every": 1, "workers": 0, "devices": 1,
     }  # fmt: skip
     return settings | overrides
+
+
+def prediction_table(rows):
+    """Prediction rows from (task, frame, label, score, box)."""
+    records = [
+        {"task": task, "frame": frame, "label": label, "score": score,
+         **dict(zip(["xmin", "ymin", "xmax", "ymax"], box, strict=True))}
+        for task, frame, label, score, box in rows
+    ]  # fmt: skip
+    columns = ["task", "frame", "label", "score", "xmin", "ymin", "xmax", "ymax"]
+    return pd.DataFrame(records, columns=columns).astype({"frame": "int64", "score": float})

@@ -1,3 +1,5 @@
+"""Auto-annotation outputs: CVAT 1.1 XML and COCO writers, review list, merge, CVAT upload."""
+
 import json
 import xml.etree.ElementTree as ET
 
@@ -5,6 +7,7 @@ import cvat_sdk
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import prediction_table
 from pycocotools.coco import COCO
 
 from visionflow.data.cvat import COLUMNS, read_coco, read_cvat_xml
@@ -41,17 +44,6 @@ def annotation_table(rows):
         )  # fmt: skip
     types = {"frame": "int64", "width": "int64", "height": "int64"}
     return pd.DataFrame(records, columns=COLUMNS).astype(types)
-
-
-def prediction_table(rows):
-    """Prediction rows from (task, frame, label, score, box)."""
-    records = [
-        {"task": task, "frame": frame, "label": label, "score": score,
-         **dict(zip(["xmin", "ymin", "xmax", "ymax"], box, strict=True))}
-        for task, frame, label, score, box in rows
-    ]  # fmt: skip
-    columns = ["task", "frame", "label", "score", "xmin", "ymin", "xmax", "ymax"]
-    return pd.DataFrame(records, columns=columns).astype({"frame": "int64", "score": float})
 
 
 GT_ATTRIBUTES = {"occluded": False, "z_order": 0, "growth": "early"}

@@ -134,10 +134,10 @@ def test_the_seed_readme_settings_import_into_a_valid_config(tmp_path):
     path.write_text(json.dumps(SEED_SETTINGS))
     sections = import_settings(path)
     detection = sections["detection"]
-    assert list(detection["variants"]) == ["resnet18", "resnet34"]  # listed ones only
-    assert detection["variants"]["resnet18"]["run_hpo"] is False
-    assert detection["variants"]["resnet18"]["optimal_hpo_settings"]["lr"] == 3.934578332944719e-05
-    assert detection["variants"]["resnet34"] == {"run_hpo": True}
+    resnet18, resnet34 = detection["variants"]  # the listed ones only
+    assert resnet18["name"] == "resnet18" and resnet18["run_hpo"] is False
+    assert resnet18["optimal_hpo_settings"]["lr"] == 3.934578332944719e-05
+    assert resnet34 == {"name": "resnet34", "run_hpo": True}
     assert detection["hpo"]["max_num_trials"] == 16 and detection["max_plateau_count"] == 20
     assert detection["hpo"]["parameters"]["step_size"] == [1.0, 5.0]
     assert sections["cvat"] == {"annotations_list": SEED_SETTINGS["annotations_list"],
@@ -160,9 +160,9 @@ def test_newer_settings_files_and_pretrained_variants(tmp_path):
              "hpo_parameters": SEED_SETTINGS["sherpa_parameters"]}  # fmt: skip
     path = tmp_path / "settings_file_train_val.json"
     path.write_text(json.dumps(newer))
-    variants = import_settings(path)["detection"]["variants"]
-    assert variants["resnet18_weeds_pretrained"]["backbone"] == "resnet18"
-    assert variants["resnet50"] == {"run_hpo": True}  # `false` placeholders dropped
+    pretrained, resnet50 = import_settings(path)["detection"]["variants"]
+    assert pretrained["backbone"] == "resnet18"
+    assert resnet50 == {"name": "resnet50", "run_hpo": True}  # `false` placeholders dropped
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,11 @@
+"""Detection metrics: P/R/F1 over score x IoU thresholds, COCO mAP, their figures."""
+
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import prediction_table
 
 from visionflow.metrics.detection import GRID_COLUMNS, coco_map, match_detections, prf_grid
 
@@ -17,17 +20,6 @@ def truth_table(rows):
         for task, frame, label, box in rows
     ]  # fmt: skip
     return pd.DataFrame(records).astype({"frame": "int64"})
-
-
-def prediction_table(rows):
-    """Prediction rows from (task, frame, label, score, box)."""
-    records = [
-        {"task": task, "frame": frame, "label": label, "score": score,
-         **dict(zip(["xmin", "ymin", "xmax", "ymax"], box, strict=True))}
-        for task, frame, label, score, box in rows
-    ]  # fmt: skip
-    columns = ["task", "frame", "label", "score", "xmin", "ymin", "xmax", "ymax"]
-    return pd.DataFrame(records, columns=columns).astype({"frame": "int64", "score": float})
 
 
 A = [0.0, 0.0, 10.0, 10.0]

@@ -1,3 +1,5 @@
+"""Train/val splits of detection frames: every n-th, a given list, feature space, the t-SNE figure."""
+
 import logging
 
 import matplotlib.image as mpimg
@@ -201,7 +203,9 @@ def test_make_split_dispatches_and_rejects_unknown_methods(tiny_frames, tmp_path
     assert set(spaced["cluster"]) == {0, 1} and {"tsne_x", "tsne_y"} <= set(spaced.columns)
     out = tmp_path_factory.mktemp("split")
     write_split(out, split)
-    assert sorted(p.name for p in out.iterdir()) == ["split.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["clusters.csv", "split.csv"]
+    counts = pd.read_csv(out / "clusters.csv")  # not clustered: one row, cluster -1
+    assert counts["cluster"].tolist() == [-1] and counts[["train", "val"]].sum().sum() == len(split)
     with pytest.raises(ValueError, match="unknown split method 'random'"):
         make_split(table, "random", root, {})
 

@@ -86,6 +86,17 @@ def test_dry_run_covers_the_whole_dag(tmp_path):
         "shapley_round": 2,
         "shapley_plot": 2,
         "attribution": 3,
+        "demo_cvat": 1,
+        "prepare_cvat": 1,
+        "split_cvat": 1,
+        "plot_cvat_split": 1,
+        "search_detection": 2,
+        "optimal_detection": 1,
+        "train_detection": 1,
+        "predict_detection": 1,
+        "evaluate_detection": 1,
+        "auto_annotate_detection": 1,
+        "compare_detection": 1,
     }  # fmt: skip  (no clip_label: the demo config has no CLIP weights)
 
 
@@ -153,6 +164,10 @@ def tiny_config(workdir: Path) -> dict:
             "weights": str(tiny_clip_weights(workdir / "tiny-clip.pt"))}  # fmt: skip
     config["analysis"] = {"rsm": {"models": models, "compare": compare, "per_class": 2},
                           "shapley": shapley, "attribution": attribution, "clip": clip}  # fmt: skip
+    config["cvat"]["demo"] = {"tasks": 2, "frames_per_task": 12, "size": 64}
+    config["cvat"]["split"].update(clusters=2, perplexity=5)
+    config["detection"].update(image_size=64, max_train_epochs=2)
+    config["detection"]["hpo"].update(search_epochs=1, max_num_trials=2, num_initial_data_points=1)
     return config
 
 
@@ -182,6 +197,7 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
     assert slr[["test_top1", "shuffled_top1"]].stack().between(0, 1).all()
     for name in ("top1.png", "shuffled.png", "asl3/R(2+1)D_18_001/results/best_test-confmat.png"):
         assert (workdir / "results" / "slr" / name).stat().st_size > 0
+    check_detection(workdir)
 
     assert "Nothing to be done" in snakemake(workdir, "-n", "all").stdout
     check_report(workdir)
@@ -219,6 +235,29 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
     assert rerun["train_grasp"] == 2
 
 
+def check_detection(workdir: Path) -> None:
+    """The detection branch: a two-worker search, a trained variant, metrics, annotations."""
+    variant = workdir / "results" / "detection" / "mobilenet_v3_small"
+    trials = pd.read_csv(variant / "hpo" / "trials.csv")
+    assert len(trials) == 2 and set(trials["worker"]) <= {0, 1}
+    optimal = json.loads((variant / "hpo" / "optimal_hpo_settings.json").read_text())
+    assert optimal["best_value"] == trials["value"].min()
+    for trial in trials[trials["state"] == "COMPLETE"].itertuples():  # lowest val loss
+        history = pd.read_csv(variant / "hpo" / f"trial{trial.trial:03d}" / "metrics.csv")
+        val = history[(history["split"] == "val") & (history["epoch"] > 0)]
+        assert trial.value == pytest.approx(val["loss"].min())
+    trained = yaml.safe_load((variant / "config.yaml").read_text())
+    assert trained["lr"] == optimal["lr"] and trained["step_size"] == optimal["step_size"]
+    grid = pd.read_csv(variant / "eval" / "prf.csv")
+    assert len(grid) == 81 and grid[["precision", "recall", "f1"]].stack().between(0, 1).all()
+    summary = pd.read_csv(workdir / "results" / "detection" / "summary.csv")
+    assert summary["variant"].tolist() == ["mobilenet_v3_small"]
+    tasks = [p.name for p in (variant / "auto_annotation").iterdir() if p.is_dir()]
+    assert "merged" in tasks and (variant / "auto_annotation" / "review.csv").is_file()
+    clusters = pd.read_csv(workdir / "data" / "prepared" / "cvat" / "split" / "clusters.csv")
+    assert (clusters[["train", "val"]] > 0).all().all() and len(clusters) == 2
+
+
 def check_report(workdir: Path) -> None:
     """`snakemake --report` embeds every figure and table rule all produces."""
     snakemake(workdir, "--report", "report.html")
@@ -227,7 +266,8 @@ def check_report(workdir: Path) -> None:
                  "confusion.png", "shuffled.png", "best_test-confmat.png",
                  "best_test-bargraph.png", "best_test-heatmap.png", "intra_model.png",
                  "layers.png", "outer1_vs_outer2.png", "cls_vs_grasp.png", "values.png",
-                 "bounds.png", "guided_backprop.png", "activation_maximisation.png"):  # fmt: skip
+                 "bounds.png", "guided_backprop.png", "activation_maximisation.png",
+                 "history.png", "prf.png", "comparison.png", "tsne.png"):  # fmt: skip
         assert f"{name}" in html, f"{name} missing from the report"
     assert html.count("iVBORw0KGgo") >= 10  # the PNGs themselves, base64-inlined
     assert "CLIP zero-shot labels of the Jacquard RGB images" in html
@@ -252,12 +292,18 @@ def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
     (jacquard / "train" / "Chair").mkdir(parents=True)
     wlasl = tmp_path / "WLASL"
     wlasl.mkdir()
+    weeds = tmp_path / "weed_data"
+    weeds.mkdir()
     result = snakemake(
         workdir, "all", "-n", "-p", "--configfile", "config/paper.yaml",
         "--config", f"miniimagenet={{root: {raw}}}", f"jacquard={{root: {jacquard}}}",
-        f"wlasl={{root: {wlasl}}}",
+        f"wlasl={{root: {wlasl}}}", f"cvat={{root: {weeds}}}",
     )  # fmt: skip
     jobs = planned_jobs(result.stdout)
+    assert "demo_cvat" not in jobs and jobs["train_detection"] == 2
+    assert jobs["search_detection"] == 2 and jobs["optimal_detection"] == 1  # resnet34 only
+    assert '"lr": 3.934578332944719e-05' in result.stdout  # resnet18's given settings
+    assert "FieldData 20200520145736 1L GH020068" in result.stdout
     assert "demo_miniimagenet" not in jobs and jobs["train_cornet"] == 4
     assert "demo_jacquard" not in jobs and jobs["train_grasp"] == 2
     assert f"--root {raw}" in result.stdout and f"--root {jacquard}" in result.stdout

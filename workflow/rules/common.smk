@@ -319,8 +319,13 @@ DETECTION_RUN_KEYS = (
 )
 
 
+DETECTION_VARIANTS = {entry["name"]: entry for entry in config["detection"]["variants"]}
+if len(DETECTION_VARIANTS) < len(config["detection"]["variants"]):
+    raise ValueError("detection.variants: two entries have the same name")
+
+
 wildcard_constraints:
-    variant="|".join(re.escape(v) for v in config["detection"]["variants"]) or "^$",
+    variant="|".join(re.escape(v) for v in DETECTION_VARIANTS),
     worker=r"\d+",
 
 
@@ -346,11 +351,11 @@ def get_cvat_split_options(wildcards):
 
 
 def get_detection_variants():
-    return list(config["detection"]["variants"])
+    return list(DETECTION_VARIANTS)
 
 
 def _detection_base(variant):
-    entry = config["detection"]["variants"][variant]
+    entry = DETECTION_VARIANTS[variant]
     settings = {k: config["detection"][k] for k in DETECTION_RUN_KEYS}
     settings |= {
         "variant": variant,
@@ -364,7 +369,7 @@ def _detection_base(variant):
 def get_detection_settings(wildcards):
     """JSON of everything a variant's final training computes from (the searched or given
     optimiser settings come from optimal_hpo_settings.json or the config)."""
-    entry = config["detection"]["variants"][wildcards.variant]
+    entry = DETECTION_VARIANTS[wildcards.variant]
     settings = _detection_base(wildcards.variant)
     settings["epochs"] = config["detection"]["max_train_epochs"]
     if not entry.get("run_hpo"):
@@ -387,7 +392,7 @@ def get_detection_search_settings(wildcards):
 def get_detection_train_inputs(wildcards):
     """The table, split and labels, plus the search's result when the variant runs one."""
     inputs = {"table": CVAT_TABLE, "labels": CVAT_LABELS, "split": CVAT_SPLIT}
-    if config["detection"]["variants"][wildcards.variant].get("run_hpo"):
+    if DETECTION_VARIANTS[wildcards.variant].get("run_hpo"):
         variant = wildcards.variant
         inputs["optimal"] = f"results/detection/{variant}/hpo/optimal_hpo_settings.json"
     return inputs
@@ -408,6 +413,6 @@ def get_detection_outputs():
     for variant in get_detection_variants():
         root = f"results/detection/{variant}"
         outputs += [f"{root}/eval/prf.png", f"{root}/auto_annotation"]
-        if config["detection"]["variants"][variant].get("run_hpo"):
+        if DETECTION_VARIANTS[variant].get("run_hpo"):
             outputs.append(f"{root}/hpo/history.png")
     return outputs

@@ -38,7 +38,7 @@ def _backbone(path: Path, variant: str) -> str:
 def _variant(path: Path, name: str, entry: dict[str, Any]) -> dict[str, Any]:
     if "run_hpo" not in entry:
         raise BadInputError(path, f"variant {name!r} has no run_hpo")
-    variant: dict[str, Any] = {"run_hpo": bool(entry["run_hpo"])}
+    variant: dict[str, Any] = {"name": name, "run_hpo": bool(entry["run_hpo"])}
     backbone = _backbone(path, name)
     if backbone != name:
         variant["backbone"] = backbone
@@ -65,11 +65,11 @@ def import_settings(path: str | Path) -> dict[str, Any]:
         raise BadInputError(path, f"not a readable settings JSON: {exc}") from None
     if not isinstance(settings, dict) or not isinstance(settings.get("variants"), list):
         raise BadInputError(path, "no `variants` list")
-    variants = {}
+    variants = []
     for name in settings["variants"]:
         if not isinstance(settings.get(name), dict):
             raise BadInputError(path, f"variant {name!r} is listed but has no entry")
-        variants[name] = _variant(path, name, settings[name])
+        variants.append(_variant(path, name, settings[name]))
     detection: dict[str, Any] = {"variants": variants}
     detection |= {k: int(settings[k]) for k in TRAIN_KEYS if k in settings}
     hpo = {k: settings[k] for k in SEARCH_KEYS if isinstance(settings.get(k), int)}

@@ -1,0 +1,112 @@
+"""Trials per hour of the detection search on the demo data: one worker vs two in parallel.
+
+Both runs use the same demo CVAT export, split and search settings and a fresh study each:
+
+  1 worker    one `visionflow detection search` process with all the cores;
+  2 workers   two such processes on the same study journal, the cores shared between them
+              (what `detection.hpo.jobs: 2` runs, one Snakemake job per worker).
+
+Each run stops when its study holds `--trials` trials. The report gives trials per hour of
+each and the ratio (2 workers / 1 worker). On a machine with a GPU per worker the ratio is
+what a second GPU buys; on CPU cores it measures how well two small trainings share them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from visionflow.data.cvat import prepare
+from visionflow.data.detection_splits import every_nth, frames, write_split
+from visionflow.demo.cvat import generate
+from visionflow.io import write_json
+
+RESULTS = Path(__file__).resolve().parent / "results" / "hpo_parallel.json"
+LABELS = ["circle", "square", "triangle"]
+
+
+def settings(trials: int, epochs: int) -> dict:
+    """The demo's search settings, with the given budget."""
+    return {
+        "variant": "mobilenet_v3_small", "backbone": "mobilenet_v3_small", "weights": None,
+        "image_size": 128, "trainable_layers": 5, "batch_size": 4, "val_batch_size": 8,
+        "max_plateau_count": None, "workers": 0, "devices": "auto", "nodes": 1,
+        "strategy": "auto", "seed": 0,
+        "hpo": {"search_epochs": epochs, "num_initial_data_points": 2, "max_num_trials": trials,
+                "parameters": {"lr": [3e-3, 3e-2], "weight_decay": [1e-5, 1e-3],
+                               "momentum": [0.8, 0.95], "step_size": [8, 15],
+                               "gamma": [0.1, 0.5]}},
+    }  # fmt: skip
+
+
+def search(data: Path, hpo_dir: Path, config: dict, workers: int, cores: int) -> float:
+    """Seconds until `workers` concurrent search processes have filled the study."""
+    threads = max(1, cores // workers)
+    base = [sys.executable, "-m", "visionflow.cli", "--threads", str(threads), "detection",
+            "search", "--table", str(data / "annotations.parquet"),
+            "--labels", str(data / "labels.json"), "--split", str(data / "split.csv"),
+            "--root", str(data / "raw"), "--hpo-dir", str(hpo_dir),
+            "--settings", json.dumps(config), "--workers", str(workers)]  # fmt: skip
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [*base, "--worker", str(w), "--out", str(hpo_dir / f"worker{w}.json")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for w in range(workers)
+    ]
+    if any(process.wait() for process in processes):
+        raise RuntimeError(f"a search worker failed in {hpo_dir}")
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6, help="trials per study")
+    parser.add_argument("--epochs", type=int, default=2, help="search_epochs per trial")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-hpo-") as scratch:
+        data = Path(scratch)
+        generate(data / "raw", tasks=3, frames_per_task=40, size=128, seed=0)
+        table = prepare(data / "raw", data / "prepared", [], LABELS)
+        for name in ("annotations.parquet", "labels.json"):
+            (data / name).write_bytes((data / "prepared" / name).read_bytes())
+        write_split(data, every_nth(frames(table), 5))
+        config = settings(args.trials, args.epochs)
+        seconds = {w: search(data, data / f"hpo{w}", config, w, args.cores) for w in (1, 2)}
+        counts = {
+            w: len(
+                pd.concat(
+                    pd.DataFrame(json.loads(p.read_text())["trials"])
+                    for p in (data / f"hpo{w}").glob("worker*.json")
+                )
+            )  # fmt: skip
+            for w in (1, 2)
+        }
+    rate = {w: 3600 * counts[w] / seconds[w] for w in (1, 2)}
+    report = {
+        "trials": counts, "search_epochs": args.epochs, "cores": args.cores,
+        "seconds": {w: round(s, 1) for w, s in seconds.items()},
+        "trials_per_hour": {w: round(r, 1) for w, r in rate.items()},
+        "ratio_2_vs_1": round(rate[2] / rate[1], 2),
+    }  # fmt: skip
+    write_json(args.out, report)
+    print(f"1 worker:  {counts[1]} trials in {seconds[1]:.0f} s = {rate[1]:.0f} trials/h")
+    print(f"2 workers: {counts[2]} trials in {seconds[2]:.0f} s = {rate[2]:.0f} trials/h")
+    print(f"ratio 2 / 1 workers: {report['ratio_2_vs_1']:.2f} ({args.cores} cores)")
+
+
+if __name__ == "__main__":
+    main()
