@@ -6,9 +6,11 @@ Both runs use the same demo CVAT export, split and search settings and a fresh s
   2 workers   two such processes on the same study journal, the cores shared between them
               (what `detection.hpo.jobs: 2` runs, one Snakemake job per worker).
 
-Each run stops when its study holds `--trials` trials. The report gives trials per hour of
-each and the ratio (2 workers / 1 worker). On a machine with a GPU per worker the ratio is
-what a second GPU buys; on CPU cores it measures how well two small trainings share them.
+Each run stops when its study holds `--trials` trials. Pruning makes trials unequal (a pruned
+one stops after fewer epochs, and which are pruned depends on the order results arrive), so
+the report gives trained epochs per hour as the throughput figure, trials per hour beside it,
+and the ratios (2 workers / 1 worker). On a machine with a GPU per worker the ratio is what a
+second GPU buys; on CPU cores it measures how well two small trainings share them.
 """
 
 from __future__ import annotations
@@ -86,26 +88,38 @@ def main() -> None:
         write_split(data, every_nth(frames(table), 5))
         config = settings(args.trials, args.epochs)
         seconds = {w: search(data, data / f"hpo{w}", config, w, args.cores) for w in (1, 2)}
-        counts = {
-            w: len(
-                pd.concat(
-                    pd.DataFrame(json.loads(p.read_text())["trials"])
-                    for p in (data / f"hpo{w}").glob("worker*.json")
-                )
-            )  # fmt: skip
-            for w in (1, 2)
-        }
-    rate = {w: 3600 * counts[w] / seconds[w] for w in (1, 2)}
+        trials = {w: trial_states(data / f"hpo{w}") for w in (1, 2)}
+        epochs = {w: trained_epochs(data / f"hpo{w}") for w in (1, 2)}
+    trial_rate = {w: 3600 * len(trials[w]) / seconds[w] for w in (1, 2)}
+    epoch_rate = {w: 3600 * epochs[w] / seconds[w] for w in (1, 2)}
     report = {
-        "trials": counts, "search_epochs": args.epochs, "cores": args.cores,
+        "trials": {w: trials[w].value_counts().to_dict() for w in (1, 2)},
+        "epochs": epochs, "search_epochs": args.epochs, "cores": args.cores,
         "seconds": {w: round(s, 1) for w, s in seconds.items()},
-        "trials_per_hour": {w: round(r, 1) for w, r in rate.items()},
-        "ratio_2_vs_1": round(rate[2] / rate[1], 2),
+        "trials_per_hour": {w: round(r, 1) for w, r in trial_rate.items()},
+        "epochs_per_hour": {w: round(r, 1) for w, r in epoch_rate.items()},
+        "ratio_2_vs_1": {"trials": round(trial_rate[2] / trial_rate[1], 2),
+                         "epochs": round(epoch_rate[2] / epoch_rate[1], 2)},
     }  # fmt: skip
     write_json(args.out, report)
-    print(f"1 worker:  {counts[1]} trials in {seconds[1]:.0f} s = {rate[1]:.0f} trials/h")
-    print(f"2 workers: {counts[2]} trials in {seconds[2]:.0f} s = {rate[2]:.0f} trials/h")
-    print(f"ratio 2 / 1 workers: {report['ratio_2_vs_1']:.2f} ({args.cores} cores)")
+    for w in (1, 2):
+        print(f"{w} worker(s): {report['trials'][w]} in {seconds[w]:.0f} s, {epochs[w]} epochs:"
+              f" {trial_rate[w]:.0f} trials/h, {epoch_rate[w]:.0f} epochs/h")  # fmt: skip
+    ratio = report["ratio_2_vs_1"]
+    print(f"ratio 2 / 1 workers: {ratio['epochs']:.2f} in epochs/h, {ratio['trials']:.2f} in"
+          f" trials/h ({args.cores} cores)")  # fmt: skip
+
+
+def trial_states(hpo_dir: Path) -> pd.Series:
+    """The state of every trial the workers of one study report."""
+    reports = [json.loads(p.read_text())["trials"] for p in hpo_dir.glob("worker*.json")]
+    return pd.Series([trial["state"] for report in reports for trial in report])
+
+
+def trained_epochs(hpo_dir: Path) -> int:
+    """Training epochs run by every trial of one study (from their metrics.csv)."""
+    histories = [pd.read_csv(p) for p in hpo_dir.glob("trial*/metrics.csv")]
+    return int(sum((history["split"] == "train").sum() for history in histories))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from conftest import REPO
 from optuna.trial import TrialState
 from snakemake.utils import validate
 
+from visionflow.cli import main
 from visionflow.io import BadInputError
 from visionflow.train import hpo
 from visionflow.train.detection_config import import_settings
@@ -188,3 +189,14 @@ def test_bad_settings_files_name_the_file_and_problem(tmp_path, settings, proble
     with pytest.raises(BadInputError, match=problem) as error:
         import_settings(path)
     assert error.value.path == str(path)
+
+
+def test_import_settings_command_writes_yaml_and_reports_bad_files(tmp_path, capsys):
+    path = tmp_path / "settings_file.json"
+    path.write_text(json.dumps(SEED_SETTINGS))
+    assert main(["detection", "import-settings", str(path), "--out", str(tmp_path / "d.yaml")]) == 0
+    written = yaml.safe_load((tmp_path / "d.yaml").read_text())
+    assert written == yaml.safe_load(capsys.readouterr().out) == import_settings(path)
+    path.write_text("{not json")
+    assert main(["detection", "import-settings", str(path)]) == 2
+    assert f"{path}: not a readable settings JSON" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Train/val splits of detection frames: every n-th, a given list, feature space, the t-SNE figure."""
+"""Train/val splits of detection frames: every n-th, a given list, feature space, t-SNE figure."""
 
 import logging
 

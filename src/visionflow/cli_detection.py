@@ -130,8 +130,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     coco = coco_map(predictions, truth, labels)
     write_table(args.grid, grid)
     write_json(args.coco, coco)
-    variant = args.grid.parent.parent.name
-    plots.plot_prf_heatmaps(grid, args.figure, title=f"{variant}: validation frames")
+    plots.plot_prf_heatmaps(grid, args.figure, title=f"{args.name}: validation frames")
     print(json.dumps(coco, indent=2))
 
 
@@ -247,6 +246,7 @@ def add_detection_areas(areas: argparse._SubParsersAction, demo_verbs) -> None:
     p.add_argument("--split", type=Path, required=True)
     p.add_argument("--score-thresholds", default="[0.5]", help="JSON list")
     p.add_argument("--iou-thresholds", default="[0.5]", help="JSON list")
+    p.add_argument("--name", default="detector", help="variant name for the figure title")
     p.add_argument("--grid", type=Path, required=True, help="CSV to write")
     p.add_argument("--coco", type=Path, required=True, help="JSON to write")
     p.add_argument("--figure", type=Path, required=True)

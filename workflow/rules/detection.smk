@@ -82,7 +82,9 @@ rule train_detection:
         run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
         settings=get_detection_settings,
         optimal=lambda wildcards, input: (
-            f"--optimal {shlex.quote(input.optimal)}" if "optimal" in input.keys() else ""
+            f"--optimal {shlex.quote(input.optimal)}"
+            if "optimal" in input.keys()
+            else ""
         ),
     shell:
         "visionflow --threads {threads} detection train --table {input.table:q}"
@@ -152,7 +154,7 @@ rule evaluate_detection:
         "visionflow detection evaluate --predictions {input.predictions:q}"
         " --table {input.table:q} --labels {input.labels:q} --split {input.split:q}"
         " --score-thresholds {params.scores:q} --iou-thresholds {params.ious:q}"
-        " --grid {output.grid:q} --coco {output.coco:q} --figure {output.figure:q}"
+        " --name {wildcards.variant} --grid {output.grid:q} --coco {output.coco:q} --figure {output.figure:q}"
         " > {log:q} 2>&1"
 
 
@@ -186,10 +188,12 @@ rule auto_annotate_detection:
 rule compare_detection:
     input:
         grids=expand(
-            "results/detection/{variant}/eval/prf.csv", variant=get_detection_variants()
+            "results/detection/{variant}/eval/prf.csv",
+            variant=get_detection_variants(),
         ),
         cocos=expand(
-            "results/detection/{variant}/eval/coco.json", variant=get_detection_variants()
+            "results/detection/{variant}/eval/coco.json",
+            variant=get_detection_variants(),
         ),
         metrics=expand(
             "results/detection/{variant}/metrics.csv", variant=get_detection_variants()
