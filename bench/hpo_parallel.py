@@ -30,6 +30,8 @@ from visionflow.data.cvat import prepare
 from visionflow.data.detection_splits import every_nth, frames, write_split
 from visionflow.demo.cvat import generate
 from visionflow.io import write_json
+from visionflow.train.detection import hpo_study_name
+from visionflow.train.hpo import open_study, trials_table
 
 RESULTS = Path(__file__).resolve().parent / "results" / "hpo_parallel.json"
 LABELS = ["circle", "square", "triangle"]
@@ -89,7 +91,7 @@ def main() -> None:
         config = settings(args.trials, args.epochs)
         seconds = {w: search(data, data / f"hpo{w}", config, w, args.cores) for w in (1, 2)}
         trials = {w: trial_states(data / f"hpo{w}") for w in (1, 2)}
-        epochs = {w: trained_epochs(data / f"hpo{w}") for w in (1, 2)}
+        epochs = {w: trained_epochs(data / f"hpo{w}", config) for w in (1, 2)}
     trial_rate = {w: 3600 * len(trials[w]) / seconds[w] for w in (1, 2)}
     epoch_rate = {w: 3600 * epochs[w] / seconds[w] for w in (1, 2)}
     report = {
@@ -116,10 +118,11 @@ def trial_states(hpo_dir: Path) -> pd.Series:
     return pd.Series([trial["state"] for report in reports for trial in report])
 
 
-def trained_epochs(hpo_dir: Path) -> int:
-    """Training epochs run by every trial of one study (from their metrics.csv)."""
-    histories = [pd.read_csv(p) for p in hpo_dir.glob("trial*/metrics.csv")]
-    return int(sum((history["split"] == "train").sum() for history in histories))
+def trained_epochs(hpo_dir: Path, config: dict) -> int:
+    """Training epochs run by every trial of one study (the epochs each reported)."""
+    name = hpo_study_name(config)
+    study = open_study(hpo_dir / "study.journal", name, 1, 0)
+    return int(trials_table(study)["epochs"].sum())
 
 
 if __name__ == "__main__":

@@ -200,3 +200,10 @@ def test_import_settings_command_writes_yaml_and_reports_bad_files(tmp_path, cap
     path.write_text("{not json")
     assert main(["detection", "import-settings", str(path)]) == 2
     assert f"{path}: not a readable settings JSON" in capsys.readouterr().err
+
+
+def test_a_study_without_a_completed_trial_has_no_optimum(tmp_path):
+    search = study(tmp_path / "s.journal")
+    search.tell(search.ask(), state=TrialState.PRUNED)
+    with pytest.raises(BadInputError, match="no completed trial"):
+        hpo.optimal_settings(search)

@@ -282,7 +282,8 @@ def search(
 
 def hpo_study_name(settings: dict[str, Any]) -> str:
     """The study of a variant's search settings (and everything else its trials train with)."""
-    return hpo_module.study_name(settings["variant"], settings)
+    computed = {k: v for k, v in settings.items() if k not in engine.EXECUTION_KEYS}
+    return hpo_module.study_name(settings["variant"], computed)
 
 
 def summarize(

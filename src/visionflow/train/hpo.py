@@ -22,6 +22,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
+from visionflow.io import BadInputError
+
 log = logging.getLogger(__name__)
 
 # The searched settings; `log` marks those drawn on a log scale (as the original did).
@@ -129,7 +131,7 @@ def run_worker(
 def optimal_settings(study: optuna.Study) -> dict[str, Any]:
     """The best trial's settings and value, the file the original wrote after a search."""
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        raise RuntimeError(f"study {study.study_name} has no completed trial")
+        raise BadInputError(study.study_name, "the study has no completed trial (all pruned?)")
     best = study.best_trial
     return {"best_value": best.value, "trial": best.number, **best.params}
 
