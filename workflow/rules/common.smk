@@ -337,7 +337,9 @@ def get_cvat_split_options(wildcards):
     """JSON of the configured split method's options (what make_split reads)."""
     split = config["cvat"]["split"]
     if split["method"] == "list" and not split["list"]:
-        raise ValueError("cvat.split: method `list` needs `list`, a CSV of validation frames")
+        raise ValueError(
+            "cvat.split: method `list` needs `list`, a CSV of validation frames"
+        )
     options = {
         "every_nth": {"n": split["every"]},
         "list": {"path": split["list"]},
