@@ -608,3 +608,42 @@ def plot_hpo_history(trials: pd.DataFrame, path: Path, title: str) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
         ax.legend()
+
+
+SALIENCY_METRICS = {
+    "bce": "BCE (lower is better)",
+    "nss": "NSS (higher is better)",
+    "cc": "CC (higher is better)",
+    "sim": "SIM (higher is better)",
+    "kl": "KL (lower is better)",
+}
+
+
+def plot_saliency_metrics(table: pd.DataFrame, path: Path, title: str) -> None:
+    """One bar panel per saliency metric (BCE, NSS, CC, SIM, KL), tasks of `table` on the x axis.
+
+    `table` has one row per task with columns task, bce, nss, cc, sim, kl; NaN is marked n/a.
+    """
+    missing = {"task", *SALIENCY_METRICS} - set(table.columns)
+    if missing:
+        raise ValueError(f"saliency metrics table lacks columns {sorted(missing)}")
+    if table.empty:
+        raise ValueError("no tasks to plot")
+    tasks = table["task"].astype(str)
+    if tasks.duplicated().any():
+        raise ValueError(f"tasks appear more than once: {sorted(set(tasks[tasks.duplicated()]))}")
+    x = np.arange(len(tasks))
+    colors = [COLORS[i % len(COLORS)] for i in range(len(tasks))]
+    cell = max(3.0, 1.0 + 0.35 * len(tasks))
+    with _image_grid(path, 1, len(SALIENCY_METRICS), cell=cell) as axes:
+        for ax, (metric, label) in zip(axes[0], SALIENCY_METRICS.items(), strict=True):
+            values = table[metric].to_numpy(dtype=float)
+            bars = ax.bar(x, np.nan_to_num(values), 0.8, color=colors)
+            texts = ["n/a" if np.isnan(v) else f"{v:.2f}" for v in values]
+            ax.bar_label(bars, texts, fontsize=7, padding=2, rotation=90 if len(tasks) > 4 else 0)
+            ax.margins(y=0.25)
+            ax.axhline(0, color="0.3", linewidth=0.8)
+            ax.grid(True, axis="y", alpha=0.35, linestyle=":")
+            ax.set_xticks(x, list(tasks), rotation=45, ha="right", fontsize=8)
+            ax.set_title(label, fontsize=11)
+        axes[0, 0].figure.suptitle(title)
