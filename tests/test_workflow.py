@@ -97,6 +97,12 @@ def test_dry_run_covers_the_whole_dag(tmp_path):
         "evaluate_detection": 1,
         "auto_annotate_detection": 1,
         "compare_detection": 1,
+        "demo_saliency": 1,
+        "prepare_saliency": 1,
+        "saliency_stage": 6,
+        "saliency_test": 2,
+        "saliency_run": 2,
+        "saliency_summary": 1,
     }  # fmt: skip  (no clip_label: the demo config has no CLIP weights)
 
 
@@ -168,6 +174,11 @@ def tiny_config(workdir: Path) -> dict:
     config["cvat"]["split"].update(clusters=2, perplexity=5)
     config["detection"].update(image_size=64, max_train_epochs=2)
     config["detection"]["hpo"].update(search_epochs=1, max_num_trials=2, num_initial_data_points=1)
+    saliency = config["saliency"]
+    saliency.update(size=[32, 32], demo={"images": 40, "size": 48})
+    for stage in ("pretrain_one_task", "train_catchup", "train"):
+        saliency[stage].update(epochs=1, batches_per_task_train=2, batches_per_task_val=1)
+    saliency["train"].update(decay_epochs=[], freeze_encoder_epochs=1)
     return config
 
 
@@ -198,6 +209,7 @@ def test_small_end_to_end_run_then_targeted_rerun(tmp_path):
     for name in ("top1.png", "shuffled.png", "asl3/R(2+1)D_18_001/results/best_test-confmat.png"):
         assert (workdir / "results" / "slr" / name).stat().st_size > 0
     check_detection(workdir)
+    check_saliency(workdir, config["saliency"]["tasks"])
 
     assert "Nothing to be done" in snakemake(workdir, "-n", "all").stdout
     check_report(workdir)
@@ -258,6 +270,21 @@ def check_detection(workdir: Path) -> None:
     assert (clusters[["train", "val"]] > 0).all().all() and len(clusters) == 2
 
 
+def check_saliency(workdir: Path, tasks: list[str]) -> None:
+    """The saliency branch: every kept stage exported per grid point, tests, runs, summary."""
+    results = workdir / "results" / "saliency"
+    for point in ("gp0", "gp1"):
+        for stage in ("pretrain_one_task", "train_catchup", "train"):
+            assert (results / point / stage / "export.pt").is_file()
+        assert not (results / point / "pretrain_weights").exists()  # skipped
+        test = pd.read_csv(results / point / "test" / "metrics.csv")
+        assert test["task"].tolist() == tasks and test["cc"].between(-1, 1).all()
+        assert sorted(p.name for p in (results / point / "run").iterdir()) == sorted(tasks)
+    summary = pd.read_csv(results / "summary.csv")
+    assert summary["point"].tolist() == ["gp0", "gp1"]
+    assert summary["train/lr"].tolist() == [1.0e-3, 3.0e-3]
+
+
 def check_report(workdir: Path) -> None:
     """`snakemake --report` embeds every figure and table rule all produces."""
     snakemake(workdir, "--report", "report.html")
@@ -267,7 +294,8 @@ def check_report(workdir: Path) -> None:
                  "best_test-bargraph.png", "best_test-heatmap.png", "intra_model.png",
                  "layers.png", "outer1_vs_outer2.png", "cls_vs_grasp.png", "values.png",
                  "bounds.png", "guided_backprop.png", "activation_maximisation.png",
-                 "history.png", "prf.png", "comparison.png", "tsne.png"):  # fmt: skip
+                 "history.png", "prf.png", "comparison.png", "tsne.png", "run.png",
+                 "summary.png"):  # fmt: skip
         assert f"{name}" in html, f"{name} missing from the report"
     assert html.count("iVBORw0KGgo") >= 10  # the PNGs themselves, base64-inlined
     assert "CLIP zero-shot labels of the Jacquard RGB images" in html
@@ -294,16 +322,20 @@ def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
     wlasl.mkdir()
     weeds = tmp_path / "weed_data"
     weeds.mkdir()
+    saliency = tmp_path / "saliency"
+    saliency.mkdir()
     result = snakemake(
         workdir, "all", "-n", "-p", "--configfile", "config/paper.yaml",
         "--config", f"miniimagenet={{root: {raw}}}", f"jacquard={{root: {jacquard}}}",
-        f"wlasl={{root: {wlasl}}}", f"cvat={{root: {weeds}}}",
+        f"wlasl={{root: {wlasl}}}", f"cvat={{root: {weeds}}}", f"saliency={{root: {saliency}}}",
     )  # fmt: skip
     jobs = planned_jobs(result.stdout)
     assert "demo_cvat" not in jobs and jobs["train_detection"] == 2
     assert jobs["search_detection"] == 2 and jobs["optimal_detection"] == 1  # resnet34 only
     assert '"lr": 3.934578332944719e-05' in result.stdout  # resnet18's given settings
     assert "FieldData 20200520145736 1L GH020068" in result.stdout
+    assert '"image_size": 800' in result.stdout  # paper.yaml replaces the demo sizes
+    assert "demo_saliency" not in jobs and jobs["saliency_stage"] == 2  # one_task, train
     assert "demo_miniimagenet" not in jobs and jobs["train_cornet"] == 4
     assert "demo_jacquard" not in jobs and jobs["train_grasp"] == 2
     assert f"--root {raw}" in result.stdout and f"--root {jacquard}" in result.stdout

@@ -14,6 +14,7 @@ import torch
 
 from visionflow.cli_analysis import add_analysis_area
 from visionflow.cli_detection import add_detection_areas
+from visionflow.cli_saliency import add_saliency_area
 from visionflow.cli_util import add_verb as _add
 from visionflow.cli_util import run_history
 from visionflow.data.jacquard import DEFAULT_CLASSES
@@ -472,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     cornet_verbs.choices["summarize"].add_argument("--out", type=Path, required=True)
     add_analysis_area(areas)
     add_detection_areas(areas, demo_verbs)
+    add_saliency_area(areas, demo_verbs)
 
     dvc = areas.add_parser("dvc", help="share data and models through DVC")
     dvc_verbs = dvc.add_subparsers(dest="verb", required=True)

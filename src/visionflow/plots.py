@@ -647,3 +647,32 @@ def plot_saliency_metrics(table: pd.DataFrame, path: Path, title: str) -> None:
             ax.set_xticks(x, list(tasks), rotation=45, ha="right", fontsize=8)
             ax.set_title(label, fontsize=11)
         axes[0, 0].figure.suptitle(title)
+
+
+def plot_saliency_grid(
+    names: Sequence[str], images: np.ndarray, maps: Mapping[str, np.ndarray], path: Path
+) -> None:
+    """One row per image: the image, then its saliency map for every task."""
+    with _image_grid(path, len(names), 1 + len(maps)) as axes:
+        axes = np.asarray(axes).reshape(len(names), 1 + len(maps))
+        for row, name in enumerate(names):
+            _image_axes(axes[row, 0], images[row], name)
+            for col, (task, task_maps) in enumerate(maps.items(), start=1):
+                _image_axes(axes[row, col], task_maps[row], task if row == 0 else "",
+                            cmap="gray", vmin=0, vmax=255)  # fmt: skip
+
+
+def plot_saliency_summary(table: pd.DataFrame, path: Path) -> None:
+    """Each grid point's task-averaged test metrics, one panel per metric."""
+    metrics = [m for m in SALIENCY_METRICS if m in table.columns]
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 3.2), squeeze=False)
+        try:
+            for ax, metric in zip(axes[0], metrics, strict=True):
+                ax.bar(table["point"], table[metric], color=COLORS[0])
+                ax.set_title(SALIENCY_METRICS[metric], fontsize=9)
+                ax.tick_params(axis="x", rotation=45)
+            fig.suptitle("Grid points: test metrics averaged over tasks")
+            _save(fig, Path(path))
+        finally:
+            plt.close(fig)

@@ -100,3 +100,26 @@ if config["cvat"]["demo"]:
             "visionflow demo cvat --out {output:q} --seed {params.seed}"
             " --tasks {params.demo[tasks]} --frames-per-task {params.demo[frames_per_task]}"
             " --size {params.demo[size]} --labels {params.labels:q} > {log:q} 2>&1"
+
+
+if config["saliency"]["demo"]:
+
+    rule demo_saliency:
+        output:
+            directory(config["saliency"]["root"]),
+        log:
+            "logs/demo/saliency.log",
+        benchmark:
+            "benchmarks/demo/saliency.tsv"
+        conda:
+            "../../envs/visionflow.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        params:
+            demo=config["saliency"]["demo"],
+            seed=config["seed"],
+        shell:
+            "visionflow demo saliency --out {output:q} --seed {params.seed}"
+            " --images {params.demo[images]} --size {params.demo[size]} > {log:q} 2>&1"

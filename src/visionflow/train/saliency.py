@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
@@ -134,17 +135,31 @@ class MultitaskData(L.LightningDataModule):
         self.val = TaskMaps(SaliencyStore(store_dir, "val", tasks), ids)
         self.stage, self.seed = stage, seed
 
-    def _loader(self, data: TaskMaps, batches: int, shuffle: bool) -> DataLoader:
+    def _loader(self, data: TaskMaps, batches: int, consecutive: int, train: bool) -> DataLoader:
         sampler = MultitaskBatchSampler(data.sizes(), self.stage["batch_size"], batches,
-                                        self.stage["consecutive_batches_per_task"], self.seed,
-                                        shuffle)  # fmt: skip
+                                        consecutive, self.seed, shuffle=train)  # fmt: skip
         return DataLoader(data, batch_sampler=sampler, **loader_kwargs(self.stage["workers"]))
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train, self.stage["batches_per_task_train"], True)
+        consecutive = self.stage["consecutive_batches_per_task"]
+        return self._loader(self.train, self.stage["batches_per_task_train"], consecutive, True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val, self.stage["batches_per_task_val"], False)
+        # Validation order does not change its mean loss: one task after another.
+        return self._loader(self.val, self.stage["batches_per_task_val"], 1, False)
+
+
+def periodic_checkpoints(run_dir: Path, every: int) -> ModelCheckpoint:
+    """A checkpoint kept every `every` epochs (the original's auto_checkpoint_steps)."""
+    return ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="epoch{epoch:03d}",
+        every_n_epochs=every,
+        save_top_k=-1,
+        save_on_train_epoch_end=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
 
 
 def _weights_targets(model: HyperNetwork, paths: dict[str, str], tasks: Sequence[str]) -> Tensor:
@@ -204,6 +219,8 @@ def train_stage(
             model.freeze_for_catchup()
         elif own.get("freeze_encoder_epochs") and model.shared_parameters("encoder"):
             callbacks.append(FreezeShared("encoder", own["freeze_encoder_epochs"]))
+        if own.get("checkpoint_every"):
+            callbacks.append(periodic_checkpoints(run_dir, own["checkpoint_every"]))
         hparams |= {
             "lr_decay": own.get("lr_decay", 1.0),
             "decay_epochs": own.get("decay_epochs", []),

@@ -1,0 +1,165 @@
+rule prepare_saliency:
+    input:
+        root=config["saliency"]["root"],
+    output:
+        SALIENCY_STORE,
+    log:
+        "logs/saliency/prepare.log",
+    benchmark:
+        "benchmarks/saliency/prepare.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: config["saliency"]["threads"]
+    resources:
+        mem_mb=config["saliency"]["mem_mb"],
+        runtime=60,
+    params:
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+        size=config["saliency"]["size"],
+        splits=config["saliency"]["splits"],
+        seed=config["seed"],
+        on_bad_sample=config["on_bad_sample"],
+    shell:
+        "visionflow saliency prepare --root {input.root:q} --out {params.out:q}"
+        " --size {params.size} --splits {params.splits} --seed {params.seed}"
+        " --on-bad-sample {params.on_bad_sample} --workers {threads} 2>&1 | tee {log:q}"
+
+
+rule saliency_stage:
+    input:
+        unpack(get_saliency_stage_inputs),
+    output:
+        export="results/saliency/{point}/{saliency_stage}/export.pt",
+        metrics="results/saliency/{point}/{saliency_stage}/metrics.csv",
+    log:
+        "logs/saliency/{point}/{saliency_stage}.log",
+    benchmark:
+        "benchmarks/saliency/{point}/{saliency_stage}.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: config["saliency"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["saliency"]["mem_mb"],
+        runtime=config["saliency"]["runtime"],
+    params:
+        store=lambda wildcards, input: os.path.dirname(input.store[0]),
+        run_dir=lambda wildcards, output: os.path.dirname(output.export),
+        settings=get_saliency_settings,
+        previous=lambda wildcards, input: (
+            f"--previous {shlex.quote(input.previous)}"
+            if "previous" in input.keys()
+            else ""
+        ),
+        weights=lambda wildcards, input: (
+            f"--weights {' '.join(shlex.quote(w) for w in input.weights)}"
+            if "weights" in input.keys()
+            else ""
+        ),
+    shell:
+        "visionflow --threads {threads} saliency stage {wildcards.saliency_stage}"
+        " --store {params.store:q} --run-dir {params.run_dir:q}"
+        " --settings {params.settings:q} {params.previous} {params.weights} 2>&1 | tee {log:q}"
+
+
+rule saliency_test:
+    input:
+        SALIENCY_STORE,
+        export=get_saliency_final,
+    output:
+        table="results/saliency/{point}/test/metrics.csv",
+        figure=report(
+            "results/saliency/{point}/test/metrics.png",
+            caption="../report/saliency_test.rst",
+            category="Saliency",
+            subcategory="{point}",
+        ),
+    log:
+        "logs/saliency/{point}/test.log",
+    benchmark:
+        "benchmarks/saliency/{point}/test.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: config["saliency"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["saliency"]["mem_mb"],
+        runtime=60,
+    params:
+        store=lambda wildcards, input: os.path.dirname(input[0]),
+        split=config["saliency"]["test"]["split"],
+        batch_size=config["saliency"]["test"]["batch_size"],
+    shell:
+        "visionflow --threads {threads} saliency test --export {input.export:q}"
+        " --store {params.store:q} --split {params.split} --batch-size {params.batch_size}"
+        " --out {output.table:q} --figure {output.figure:q} --name {wildcards.point}"
+        " 2>&1 | tee {log:q}"
+
+
+rule saliency_run:
+    input:
+        images=get_saliency_run_input,
+        export=get_saliency_final,
+    output:
+        maps=directory("results/saliency/{point}/run"),
+        figure=report(
+            "results/saliency/{point}/run.png",
+            caption="../report/saliency_run.rst",
+            category="Saliency",
+            subcategory="{point}",
+        ),
+    log:
+        "logs/saliency/{point}/run.log",
+    benchmark:
+        "benchmarks/saliency/{point}/run.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: config["saliency"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["saliency"]["mem_mb"],
+        runtime=60,
+    params:
+        images=saliency_run_images(),
+        size=config["saliency"]["size"],
+        shown=config["saliency"]["run"]["shown"],
+    shell:
+        "visionflow --threads {threads} saliency run --export {input.export:q}"
+        " --images {params.images:q} --size {params.size} --out {output.maps:q}"
+        " --figure {output.figure:q} --shown {params.shown} 2>&1 | tee {log:q}"
+
+
+rule saliency_summary:
+    input:
+        expand("results/saliency/{point}/test/metrics.csv", point=get_saliency_points()),
+    output:
+        table=report(
+            "results/saliency/summary.csv",
+            caption="../report/saliency_summary.rst",
+            category="Saliency",
+        ),
+        figure=report(
+            "results/saliency/summary.png",
+            caption="../report/saliency_summary.rst",
+            category="Saliency",
+        ),
+    log:
+        "logs/saliency/summary.log",
+    benchmark:
+        "benchmarks/saliency/summary.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        grid=json.dumps(saliency_grid()),
+    shell:
+        "visionflow saliency summary {input:q} --grid {params.grid:q}"
+        " --out {output.table:q} --figure {output.figure:q} > {log:q} 2>&1"
+
+
+rule saliency_all:
+    input:
+        get_saliency_outputs(),
