@@ -86,3 +86,21 @@ def test_a_stage_refuses_an_export_of_another_model(store, tmp_path):
     other = settings(["centre_bias", "bright_spots"], train=STAGE)
     with pytest.raises(BadInputError, match="exported for other tasks or another model"):
         saliency.train_stage("train", store, tmp_path / "b", other, previous=first)
+
+
+def test_a_finished_stage_resumes_to_the_same_result_and_other_inputs_start_fresh(store, tmp_path):
+    tasks = ["centre_bias", "edge_density"]
+    first = saliency.train_stage(
+        "pretrain_one_task",
+        store,
+        tmp_path / "one",
+        settings(tasks, pretrain_one_task=STAGE | {"task": "centre_bias"}),
+    )
+    config = settings(tasks, train=STAGE)
+    saliency.train_stage("train", store, tmp_path / "train", config, previous=first)
+    history = (tmp_path / "train" / "metrics.csv").read_text()
+    saliency.train_stage("train", store, tmp_path / "train", config, previous=first)
+    assert (tmp_path / "train" / "metrics.csv").read_text() == history  # resumed, nothing to do
+    other = saliency.train_stage("train", store, tmp_path / "other", config)  # no predecessor
+    saliency.train_stage("train", store, tmp_path / "train", config, previous=other)
+    assert (tmp_path / "train" / "metrics.csv").read_text() != history  # started fresh

@@ -200,8 +200,13 @@ def train_stage(
         model, before = load_export(previous)
         if before["tasks"] != tasks or before["model"] != settings["model"]:
             raise BadInputError(previous, "exported for other tasks or another model")
-    # The previous export's digest: a retrained predecessor must not be resumed from.
-    hparams = {"stage": stage, "lr": own["lr"], "previous": previous and sha256_file(previous)}
+    # Everything the stage computes from, its inputs by digest: a run with other settings or
+    # a retrained predecessor starts fresh instead of resuming stale state.
+    inputs = {"previous": previous and sha256_file(previous)}
+    inputs |= {task: sha256_file(path) for task, path in (task_weights or {}).items()}
+    hparams = {"stage": stage, "tasks": tasks, "model": settings["model"],
+               "seed": settings["seed"], "inputs": inputs,
+               "lr_decay": 1.0, "decay_epochs": []} | own  # fmt: skip
     callbacks: list[L.Callback] = []
     if stage == "pretrain_weights":
         targets = _weights_targets(model, task_weights or {}, tasks)
@@ -221,10 +226,6 @@ def train_stage(
             callbacks.append(FreezeShared("encoder", own["freeze_encoder_epochs"]))
         if own.get("checkpoint_every"):
             callbacks.append(periodic_checkpoints(run_dir, own["checkpoint_every"]))
-        hparams |= {
-            "lr_decay": own.get("lr_decay", 1.0),
-            "decay_epochs": own.get("decay_epochs", []),
-        }
         module = SaliencyModule(model, hparams)
     engine.fit(module, datamodule, run_dir, epochs=own["epochs"], metrics=("loss",),
                best_by="loss", best_mode="min", callbacks=callbacks)  # fmt: skip
