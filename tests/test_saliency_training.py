@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from visionflow.data.saliency import prepare
 from visionflow.demo.saliency import generate
@@ -38,6 +39,8 @@ def test_stages_chain_through_their_exports(store, tmp_path):
                                           "decay_epochs": [0]})  # fmt: skip
     second = saliency.train_stage("train", store, tmp_path / "train", main, previous=first)
     metrics = pd.read_csv(tmp_path / "train" / "metrics.csv")
+    events = EventAccumulator(str(tmp_path / "train" / "logs" / "tensorboard" / "version_0"))
+    assert {"maps/centre_bias", "maps/edge_density"} <= set(events.Reload().Tags()["images"])
     assert metrics.query("split == 'train'")["lr"].tolist() == pytest.approx([1e-4])  # decayed at 0
     model, saved = saliency.load_export(second)
     assert saved["tasks"] == tasks

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
@@ -124,6 +125,27 @@ class FreezeShared(L.Callback):
         pl_module.model.freeze_shared(self.prefix, trainer.current_epoch < self.epochs)
 
 
+class MapsToTensorBoard(L.Callback):
+    """The original's RunProgressTracker: after each validation, the predicted maps of the
+    first validation images of every task go to TensorBoard (images tab)."""
+
+    def __init__(self, images: int = 4) -> None:
+        self.images = images
+
+    @torch.no_grad()
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        boards = [log for log in trainer.loggers if isinstance(log, TensorBoardLogger)]
+        data = trainer.datamodule.val if boards and not trainer.sanity_checking else None
+        if data is None:
+            return
+        for position, task_id in enumerate(data.ids):
+            picked = data.indices[position][: self.images]
+            images = torch.stack([data.store[int(i)][0] for i in picked]).to(pl_module.device)
+            maps = torch.sigmoid(pl_module(task_id, images))
+            task = data.store.tasks[position]
+            boards[0].experiment.add_images(f"maps/{task}", maps, trainer.current_epoch)
+
+
 class MultitaskData(L.LightningDataModule):
     """Training and validation batches of the stage's tasks from the prepared store."""
 
@@ -226,6 +248,7 @@ def train_stage(
             callbacks.append(FreezeShared("encoder", own["freeze_encoder_epochs"]))
         if own.get("checkpoint_every"):
             callbacks.append(periodic_checkpoints(run_dir, own["checkpoint_every"]))
+        callbacks.append(MapsToTensorBoard())
         module = SaliencyModule(model, hparams)
     engine.fit(module, datamodule, run_dir, epochs=own["epochs"], metrics=("loss",),
                best_by="loss", best_mode="min", callbacks=callbacks)  # fmt: skip
