@@ -83,6 +83,14 @@ def test_pretrain_weights_regresses_onto_given_main_network_weights(store, tmp_p
                              task_weights=paths)  # fmt: skip
 
 
+def test_wandb_logs_offline_when_a_project_is_set(store, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    config = settings(["centre_bias"], train=STAGE, wandb={"project": "visionflow-test"})
+    saliency.train_stage("train", store, tmp_path / "gp0" / "train", config)
+    runs = list((tmp_path / "gp0" / "train" / "logs" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
+
+
 def test_a_stage_refuses_an_export_of_another_model(store, tmp_path):
     tasks = ["centre_bias", "edge_density"]
     first = saliency.train_stage("train", store, tmp_path / "a", settings(tasks, train=STAGE))

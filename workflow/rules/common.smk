@@ -503,7 +503,7 @@ def get_saliency_settings(wildcards):
     """JSON of everything one stage of one grid point computes from."""
     section = saliency_config(wildcards.point)
     stage = wildcards.saliency_stage
-    settings = {key: section[key] for key in ("tasks", "model", "workers")}
+    settings = {key: section[key] for key in ("tasks", "model", "workers", "wandb")}
     settings |= {stage: section[stage], "seed": config["seed"]}
     return json.dumps(settings, sort_keys=True)
 

@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from visionflow.io import BadInputError, copy_file, safe_torch_load
 from visionflow.train.callbacks import EpochMetricsWriter, RngStateKeeper
@@ -72,6 +72,7 @@ def fit(
     nodes: int = 1,
     strategy: str = "auto",
     callbacks: Sequence[L.Callback] = (),
+    loggers: Sequence[Logger] = (),
     accumulate_grad_batches: int = 1,
 ) -> Path:
     """Train `module` into `run_dir`, resuming from its last checkpoint; returns the published one.
@@ -79,7 +80,8 @@ def fit(
     `metrics` are the names the module logs as `train/<name>` and `val/<name>`; `best_by`
     is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
     checkpoints/best.ckpt, or None to publish the final epoch's model as
-    checkpoints/final.ckpt. `callbacks` add experiment-specific behaviour. `devices`,
+    checkpoints/final.ckpt. `callbacks` add experiment-specific behaviour, `loggers` go
+    beside the CSV and TensorBoard ones. `devices`,
     `nodes` and `strategy` are Lightning's: several devices train data-parallel (DDP,
     gloo on CPU, nccl on GPU); our sampler shards the data itself. Writes metrics.csv
     (validation before the first epoch, then train and val per epoch) and
@@ -123,6 +125,7 @@ def fit(
         logger=[
             CSVLogger(run_dir / "logs", name="csv"),
             TensorBoardLogger(run_dir / "logs", name="tensorboard"),
+            *loggers,
         ],
         plugins=[AtomicCheckpointIO()],
         num_sanity_val_steps=0,

@@ -3,6 +3,7 @@ trained on several tasks at once, stage after stage, each exporting its model fo
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
@@ -171,6 +172,18 @@ class MultitaskData(L.LightningDataModule):
         return self._loader(self.val, self.stage["batches_per_task_val"], 1, False)
 
 
+def wandb_logger(run_dir: Path, wandb: dict[str, Any] | None) -> list[Logger]:
+    """A Weights & Biases logger when `wandb.project` is set (offline unless `mode: online`:
+    `wandb sync` uploads later); none otherwise."""
+    if not wandb or not wandb.get("project"):
+        return []
+    if importlib.util.find_spec("wandb") is None:
+        raise BadInputError("saliency.wandb", "a project is set but wandb is not installed")
+    name = f"{run_dir.parent.name}-{run_dir.name}"
+    return [WandbLogger(project=wandb["project"], name=name, save_dir=run_dir / "logs",
+                        offline=wandb.get("mode", "offline") != "online")]  # fmt: skip
+
+
 def periodic_checkpoints(run_dir: Path, every: int) -> ModelCheckpoint:
     """A checkpoint kept every `every` epochs (the original's auto_checkpoint_steps)."""
     return ModelCheckpoint(
@@ -251,7 +264,8 @@ def train_stage(
         callbacks.append(MapsToTensorBoard())
         module = SaliencyModule(model, hparams)
     engine.fit(module, datamodule, run_dir, epochs=own["epochs"], metrics=("loss",),
-               best_by="loss", best_mode="min", callbacks=callbacks)  # fmt: skip
+               best_by="loss", best_mode="min", callbacks=callbacks,
+               loggers=wandb_logger(run_dir, settings.get("wandb")))  # fmt: skip
     best = safe_torch_load(run_dir / "checkpoints" / "best.ckpt")["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in best.items()})
     export = run_dir / "export.pt"
