@@ -1,5 +1,6 @@
 """The Snakemake workflow: whole-DAG dry run, config validation, a small real run."""
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -347,3 +348,33 @@ def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
     assert f"--index {wlasl}/WLASL_v0.3.json --videos {wlasl}/WLASL2000" in result.stdout
     for setting in ('"model": "S3D"', '"num_frames": 32', '"update_per_step": 8', '"tmax": 100'):
         assert setting in result.stdout
+
+
+def test_saliency_skip_rewires_which_export_each_stage_starts_from(tmp_path):
+    workdir = workdir_copy(tmp_path)
+    config = read_config(workdir)
+    weights = tmp_path / "teachers"
+    weights.mkdir()
+    for task in config["saliency"]["tasks"]:
+        (weights / f"{task}.pt").write_bytes(b"")
+    config["saliency"].update(skip=[], weights_dir=str(weights), grid=[])
+    write_config(workdir, config)
+    result = snakemake(workdir, "-n", "-p", "saliency_all")
+    assert planned_jobs(result.stdout)["saliency_stage"] == 4
+    chain = ["pretrain_weights", "pretrain_one_task", "train_catchup", "train"]
+    for before, stage in itertools.pairwise(chain):
+        assert f"{stage} --store" in result.stdout
+        assert f"--previous results/saliency/gp0/{before}/export.pt" in result.stdout
+    assert f"--weights {weights}/bright_spots.pt" in result.stdout
+
+    config["saliency"].update(skip=["pretrain_weights", "pretrain_one_task", "train_catchup"])
+    write_config(workdir, config)
+    result = snakemake(workdir, "-n", "-p", "saliency_all")
+    assert planned_jobs(result.stdout)["saliency_stage"] == 1
+    assert "--previous" not in result.stdout  # train starts fresh
+
+    config["saliency"]["skip"] = []
+    config["saliency"]["weights_dir"] = None
+    write_config(workdir, config)
+    result = snakemake(workdir, "-n", "saliency_all", check=False)
+    assert result.returncode != 0 and "saliency.weights_dir" in result.stdout + result.stderr
