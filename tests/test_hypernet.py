@@ -10,7 +10,7 @@ from torch.func import functional_call
 
 from visionflow.io import BadInputError
 from visionflow.models.hypernet import HyperNetwork
-from visionflow.models.saliency_net import SaliencyNet
+from visionflow.models.saliency_net import SaliencyNet, load_imagenet_encoder
 
 TINY = {"task_embedding": 8, "chunk_size": 1000, "chunk_embedding": 4, "hidden": (16, 16)}
 
@@ -197,7 +197,8 @@ def test_freezing_helpers():
 
 def test_imagenet_weights_load_from_local_file(mobilenet_file):
     path, state = mobilenet_file
-    net = SaliencyNet(encoder_cutoff=3, decoder_channels=(4,), weights=path)
+    net = SaliencyNet(encoder_cutoff=3, decoder_channels=(4,))
+    load_imagenet_encoder(net.encoder, path)
     assert len(net.encoder) == 4
     assert torch.equal(net.encoder[0][0].weight, state["features.0.0.weight"])
     loaded = net.encoder[3].conv[1][1].running_var
@@ -210,17 +211,17 @@ def test_wrong_weight_files_are_bad_input(tmp_path, mobilenet_file):
     for name, payload in (("other.pth", {"conv.weight": torch.zeros(1)}), ("shrunk.pth", shrunk)):
         torch.save(payload, tmp_path / name)
         with pytest.raises(BadInputError, match=r"features\.\S+ should be a tensor of shape"):
-            SaliencyNet(encoder_cutoff=3, weights=tmp_path / name)
+            load_imagenet_encoder(SaliencyNet(encoder_cutoff=3).encoder, tmp_path / name)
     (tmp_path / "broken.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(BadInputError, match="broken.pth"):
-        SaliencyNet(encoder_cutoff=3, weights=tmp_path / "broken.pth")
+        load_imagenet_encoder(SaliencyNet(encoder_cutoff=3).encoder, tmp_path / "broken.pth")
     with pytest.raises(BadInputError, match="does not exist"):
-        SaliencyNet(encoder_cutoff=3, weights=tmp_path / "missing.pth")
+        load_imagenet_encoder(SaliencyNet(encoder_cutoff=3).encoder, tmp_path / "missing.pth")
 
 
 def test_random_init_warns_once(caplog):
     with caplog.at_level(logging.WARNING, logger="visionflow.models.saliency_net"):
-        SaliencyNet(encoder_cutoff=1, decoder_channels=(4,))
+        load_imagenet_encoder(SaliencyNet(encoder_cutoff=1, decoder_channels=(4,)).encoder, None)
     records = [r for r in caplog.records if r.name == "visionflow.models.saliency_net"]
     assert len(records) == 1 and "random init" in records[0].getMessage()
 

@@ -46,21 +46,19 @@ class SaliencyNet(nn.Module):
     """MobileNetV2 `features[: encoder_cutoff + 1]` -> conv-BN-ReLU stages -> 1x1 conv logits.
 
     The first log2(encoder stride) stages each upsample x2; a final bilinear resize matches the
-    input size exactly. `weights`: a torchvision mobilenet_v2 state-dict file (never downloaded).
+    input size exactly. The encoder starts random; `load_imagenet_encoder` fills it.
     """
 
     def __init__(
         self,
         encoder_cutoff: int | None = None,
         decoder_channels: Sequence[int] = ORIGINAL_DECODER,
-        weights: str | Path | None = None,
     ) -> None:
         super().__init__()
         if encoder_cutoff is not None and not 0 <= encoder_cutoff < MOBILENET_BLOCKS:
             raise ValueError(f"encoder_cutoff must be in 0..{MOBILENET_BLOCKS - 1} or None")
         blocks = MOBILENET_BLOCKS if encoder_cutoff is None else encoder_cutoff + 1
         self.encoder = torchvision.models.mobilenet_v2(weights=None).features[:blocks]
-        load_imagenet_encoder(self.encoder, weights)
         upsamplings = int(math.log2(_stride(self.encoder)))
         channels = [self.encoder[-1].out_channels, *decoder_channels]
         stages = [

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from visionflow.data.saliency import SaliencyStore
 from visionflow.io import BadInputError, atomic_path, safe_torch_load, sha256_file, write_text
 from visionflow.models.hypernet import HyperNetwork
-from visionflow.models.saliency_net import SaliencyNet
+from visionflow.models.saliency_net import SaliencyNet, load_imagenet_encoder
 from visionflow.train import engine
 from visionflow.train.module import MetricModule
 from visionflow.train.multitask import MultitaskBatchSampler
@@ -30,9 +30,13 @@ from visionflow.train.sampling import loader_kwargs
 STAGES = ("pretrain_weights", "pretrain_one_task", "train_catchup", "train")
 
 
-def build_model(model: dict[str, Any], tasks: int) -> HyperNetwork:
-    """The hypernetwork and main network a `model` config section describes."""
-    net = SaliencyNet(model["encoder_cutoff"], model["decoder_channels"], model.get("weights"))
+def build_model(model: dict[str, Any], tasks: int, imagenet: bool = True) -> HyperNetwork:
+    """The hypernetwork and main network a `model` config section describes; the encoder
+    gets the ImageNet weights of `model.weights` unless `imagenet` is off (trained weights
+    follow)."""
+    net = SaliencyNet(model["encoder_cutoff"], model["decoder_channels"])
+    if imagenet:
+        load_imagenet_encoder(net.encoder, model.get("weights"))
     hnet = model["hnet"]
     return HyperNetwork(net, model["generated"], tasks, hnet["task_embedding"],
                         hnet["chunk_size"], hnet["chunk_embedding"], hnet["hidden"])  # fmt: skip
@@ -50,7 +54,7 @@ def load_export(path: str | Path) -> tuple[HyperNetwork, dict[str, Any]]:
     if not {"state_dict", "settings"} <= set(export):
         raise BadInputError(path, "not a saliency stage export (state_dict and settings)")
     settings = export["settings"]
-    model = build_model(settings["model"], len(settings["tasks"]))
+    model = build_model(settings["model"], len(settings["tasks"]), imagenet=False)
     model.load_state_dict(export["state_dict"])
     return model, settings
 
