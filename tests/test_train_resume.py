@@ -50,3 +50,24 @@ def test_changed_settings_start_fresh(tiny_store, tmp_path):
     metrics = pd.read_csv(run / "metrics.csv")
     assert list(metrics["epoch"]) == [0, 1, 1]
     assert metrics.loc[metrics["split"] == "train", "lr"].tolist() == [0.01]
+
+
+def test_unreadable_last_checkpoint_falls_back_or_stops(tiny_store, tmp_path):
+    run, env = tmp_path / "run", subprocess_env()
+    command = train_command(tiny_store, run, tiny_settings(epochs=2))
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    finished = comparable(run / "metrics.csv")
+    last = run / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])  # truncated, as by a full disk
+
+    resumed = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    assert "resuming from" in resumed.stderr and "instead" in resumed.stderr
+    pd.testing.assert_frame_equal(comparable(run / "metrics.csv"), finished, check_exact=True)
+
+    last.write_bytes(b"garbage")
+    for other in (run / "checkpoints").glob("*.ckpt"):
+        if other != last:
+            other.unlink()
+    stopped = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert stopped.returncode == 2 and "no other checkpoint of this run" in stopped.stderr
+    pd.testing.assert_frame_equal(comparable(run / "metrics.csv"), finished, check_exact=True)

@@ -41,22 +41,43 @@ def parallelism(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def resume_checkpoint(ckpt_dir: Path, hparams: dict[str, Any]) -> Path | None:
-    """`last.ckpt` if it was written with the same hyperparameters; stale state is removed."""
+    """The checkpoint to resume from: `last.ckpt` if it was written with the same
+    hyperparameters; if it is unreadable, the newest readable other checkpoint of this run.
+
+    State of other settings is removed (a fresh start). An unreadable `last.ckpt` with
+    nothing to fall back on stops the run rather than retrain over finished epochs.
+    """
     last = ckpt_dir / "last.ckpt"
     if not last.exists():
         return None
     try:
         saved = safe_torch_load(last).get("hyper_parameters", {})
     except BadInputError as exc:
-        log.warning("cannot resume, starting fresh: %s", exc)
-        saved = None
+        return _fallback(ckpt_dir, hparams, exc)
     if saved == hparams:
         log.info("resuming from %s", last)
         return last
-    if saved is not None:
-        log.warning("settings changed since %s was written; starting fresh", last)
+    log.warning("settings changed since %s was written; starting fresh", last)
     shutil.rmtree(ckpt_dir)
     return None
+
+
+def _fallback(ckpt_dir: Path, hparams: dict[str, Any], problem: BadInputError) -> Path:
+    """The newest readable checkpoint of the same run besides last.ckpt, or a clear stop."""
+    others = [p for p in ckpt_dir.glob("*.ckpt") if p.name != "last.ckpt"]
+    for path in sorted(others, key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            state = safe_torch_load(path)
+        except BadInputError:
+            continue
+        if state.get("hyper_parameters") == hparams and "loops" in state:
+            log.warning("%s; resuming from %s (epoch %d) instead", problem, path, state["epoch"])
+            return path
+    raise BadInputError(
+        problem.path,
+        f"{problem.problem}; no other checkpoint of this run to resume from (delete"
+        f" {ckpt_dir} to start over)",
+    )
 
 
 def fit(
