@@ -6,15 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from visionflow.cli_util import add_verb as _add
-from visionflow.cli_util import run_history
-from visionflow.io import BadInputError, write_json, write_table, write_text
+from visionflow.cli_util import emit_yaml, run_history
+from visionflow.io import BadInputError, write_json, write_table
 
 
 def _demo_cvat(args: argparse.Namespace) -> None:
@@ -171,10 +169,7 @@ def _compare(args: argparse.Namespace) -> None:
 def _import_settings(args: argparse.Namespace) -> None:
     from visionflow.train.detection_config import import_settings
 
-    text = yaml.safe_dump(import_settings(args.settings), sort_keys=False)
-    if args.out:
-        write_text(args.out, text)
-    sys.stdout.write(text)
+    emit_yaml(import_settings(args.settings), args.out)
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from visionflow.cli_util import add_verb as _add
-from visionflow.io import BadInputError, atomic_directory, write_table, write_text
+from visionflow.cli_util import emit_yaml
+from visionflow.io import BadInputError, atomic_directory, write_table
 
 
 def _demo_saliency(args: argparse.Namespace) -> None:
@@ -99,10 +98,7 @@ def _export_weights(args: argparse.Namespace) -> None:
 def _import_config(args: argparse.Namespace) -> None:
     from visionflow.train.saliency_config import import_config
 
-    text = yaml.safe_dump({"saliency": import_config(args.config, args.grid)}, sort_keys=False)
-    if args.out:
-        write_text(args.out, text)
-    sys.stdout.write(text)
+    emit_yaml({"saliency": import_config(args.config, args.grid)}, args.out)
 
 
 def add_saliency_area(areas: argparse._SubParsersAction, demo_verbs) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,3 +27,13 @@ def run_history(run_dirs: Sequence[Path], label: Callable[[dict], str]) -> dict[
         settings = yaml.safe_load((run_dir / "config.yaml").read_text())
         runs[label(settings)] = pd.read_csv(run_dir / "metrics.csv")
     return runs
+
+
+def emit_yaml(data: object, out: Path | None) -> None:
+    """Print `data` as YAML, and write it to `out` too when given."""
+    from visionflow.io import write_text
+
+    text = yaml.safe_dump(data, sort_keys=False)
+    if out:
+        write_text(out, text)
+    sys.stdout.write(text)
