@@ -20,6 +20,7 @@ from visionflow.cli_util import run_history
 from visionflow.data.jacquard import DEFAULT_CLASSES
 from visionflow.io import (
     BadInputError,
+    OutOfSpaceError,
     write_json,
     write_markdown_table,
     write_table,
@@ -496,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         args.handler(args)
-    except (BadInputError, CommandError) as exc:
+    except (BadInputError, CommandError, OutOfSpaceError) as exc:
         print(f"visionflow: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -24,6 +25,39 @@ class BadInputError(Exception):
         self.problem = problem
 
 
+class OutOfSpaceError(OSError):
+    """The disk filled up while an output was written; the output was left as it was."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(
+            errno.ENOSPC,
+            f"{path}: no space left on the device; the file was not written "
+            "(an earlier version, if any, is untouched). Free some space and run again",
+        )
+
+
+_NEARLY_FULL = 1 << 20
+
+
+def _out_of_space(error: BaseException, folder: Path) -> bool:
+    """Whether a failed write failed for lack of space (torch reports it as a bare RuntimeError)."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize < _NEARLY_FULL
+
+
+@contextlib.contextmanager
+def _space_checked(path: Path) -> Iterator[None]:
+    """Re-raise a write failure caused by a full disk as OutOfSpaceError naming `path`."""
+    try:
+        yield
+    except Exception as error:
+        if _out_of_space(error, path.parent):
+            raise OutOfSpaceError(path) from error
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds."""
@@ -34,9 +68,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     tmp_path.chmod(0o644)  # mkstemp creates 0600; finished outputs are ordinary files
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as handle:
-            os.fsync(handle.fileno())
+        with _space_checked(path):
+            yield tmp_path
+            with open(tmp_path, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -55,7 +90,8 @@ def atomic_directory(root: str | Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
     staging.chmod(0o755)
     try:
-        yield staging
+        with _space_checked(root):
+            yield staging
         if root.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old.", dir=root.parent))
             root.rename(old / root.name)
