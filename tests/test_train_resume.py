@@ -71,3 +71,16 @@ def test_unreadable_last_checkpoint_falls_back_or_stops(tiny_store, tmp_path):
     stopped = subprocess.run(command, env=env, capture_output=True, text=True)
     assert stopped.returncode == 2 and "no other checkpoint of this run" in stopped.stderr
     pd.testing.assert_frame_equal(comparable(run / "metrics.csv"), finished, check_exact=True)
+
+
+def test_a_finished_run_whose_outputs_were_removed_writes_them_again(tiny_store, tmp_path):
+    """Snakemake deletes a killed job's outputs; the rerun resumes a run that had finished."""
+    run, env = tmp_path / "run", subprocess_env()
+    command = train_command(tiny_store, run, tiny_settings(epochs=1))
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    finished = (run / "metrics.csv").read_bytes()
+    for output in ("metrics.csv", "config.yaml", "checkpoints/best.ckpt"):
+        (run / output).unlink()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    assert (run / "metrics.csv").read_bytes() == finished
+    assert (run / "checkpoints" / "best.ckpt").is_file()

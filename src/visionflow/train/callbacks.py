@@ -39,6 +39,12 @@ class EpochMetricsWriter(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = [dict(r) for r in state_dict["rows"]]
 
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A resumed run's rows, at once: a killed job's outputs are gone, and a run that
+        # had finished its epochs records nothing more.
+        if self.rows:
+            self._write(trainer)
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Read now: epoch-interval schedulers step before on_train_epoch_end runs.
         self._lr = trainer.optimizers[0].param_groups[0]["lr"]
@@ -69,6 +75,9 @@ class EpochMetricsWriter(L.Callback):
             row |= {k: float(metrics[f"{split}/{k}"]) for k in self.metrics}
             row["duration"] = self._durations.get(split, float("nan"))
             self.rows.append(row)
+        self._write(trainer)
+
+    def _write(self, trainer: L.Trainer) -> None:
         if trainer.is_global_zero:
             write_table(self.path, pd.DataFrame(self.rows, columns=self.columns))
 
