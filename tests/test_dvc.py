@@ -144,6 +144,36 @@ def test_pull_refuses_when_the_checkout_does_not_match_the_lock(origin):
     assert not (repo / ".snakemake" / "metadata").exists()
 
 
+def test_a_second_run_and_dvc_repro_are_locked_out_while_snakemake_runs(origin):
+    repo = clone(origin, "E")
+    visionflow(repo, "dvc", "pull")
+    config = yaml.safe_load((repo / "config/config.yaml").read_text())
+    config["cornet"]["lr"] = 0.03
+    write_config(repo, config)
+    first = subprocess.Popen([sys.executable, "-m", "snakemake", *CORNET_TARGETS, "--cores", "1"],
+                             cwd=repo, env=env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    locks = repo / ".snakemake" / "locks"
+    deadline = time.monotonic() + 60
+    while not (locks.is_dir() and any(locks.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    second = sh(repo, sys.executable, "-m", "snakemake", *CORNET_TARGETS, "--cores", "1",
+                check=False)  # fmt: skip
+    assert second.returncode != 0 and "Directory cannot be locked" in second.stderr
+    repro = dvc(repo, "repro", check=False)
+    assert repro.returncode != 0
+    assert "Directory cannot be locked" in repro.stdout + repro.stderr
+    assert "failed to reproduce 'train_cornet'" in repro.stderr
+    assert first.poll() is None, "the first run should still be going"
+
+    _, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr[-3000:]
+    assert "Nothing to be done" in dry_run(repo)  # the first run's outputs stand, complete
+    dvc(repo, "repro")  # records them without running a job
+    assert_in_sync(repo)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
