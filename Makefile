@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo pull test test-slow lint bench clean
+.PHONY: demo pull test test-slow lint bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
 	. $(BIN)/activate && snakemake --lint
+
+reliability: $(STAMP)
+	VISIONFLOW_WRITE_RELIABILITY=1 $(PY) -m pytest -q tests/test_bad_inputs.py
 
 bench: $(STAMP)
 	. $(BIN)/activate && python bench/data_loading.py && python bench/jacquard_maps.py \

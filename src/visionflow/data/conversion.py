@@ -16,6 +16,14 @@ from visionflow.io import BadInputError
 
 POLICIES = ("error", "skip")
 Problem = tuple[str, str]  # (source, reason), one row of skipped.csv
+WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # PIL modes over 8 bits
+
+
+def wide_mode_problem(mode: str) -> str | None:
+    """Why an image of PIL `mode` cannot become 8-bit RGB or L (PIL would clip it), or None."""
+    if mode in WIDE_MODES:
+        return f"expected 8-bit pixels, found PIL mode {mode} (converting would clip its values)"
+    return None
 
 
 def reject(path: str | Path, reason: str, on_bad_sample: str, skipped: list[Problem]) -> None:

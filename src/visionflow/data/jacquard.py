@@ -23,7 +23,14 @@ import pandas as pd
 import tifffile
 from PIL import Image
 
-from visionflow.data.conversion import POLICIES, Problem, progress, reject, worker_pool
+from visionflow.data.conversion import (
+    POLICIES,
+    Problem,
+    progress,
+    reject,
+    wide_mode_problem,
+    worker_pool,
+)
 from visionflow.data.store import PackedSplit
 from visionflow.io import BadInputError, atomic_path, sha256_file, write_table
 
@@ -208,22 +215,27 @@ def maps_to_rectangles(
 # ---------------------------------------------------------------- reading one sample
 
 
-def _read_rgb(path: Path) -> Image.Image:
-    """The RGB image at `path`, fully decoded."""
+def _read_image(path: Path, mode: str) -> Image.Image:
+    """The 8-bit image at `path`, fully decoded and converted to `mode`."""
     try:
         with Image.open(path) as img:
-            return img.convert("RGB")
+            problem = wide_mode_problem(img.mode)
+            converted = None if problem else img.convert(mode)
     except Exception as exc:  # PIL raises many types for foreign or damaged files
         raise BadInputError(path, f"unreadable image ({type(exc).__name__}: {exc})") from exc
+    if converted is None:
+        raise BadInputError(path, str(problem))
+    return converted
+
+
+def _read_rgb(path: Path) -> Image.Image:
+    """The RGB image at `path`, fully decoded."""
+    return _read_image(path, "RGB")
 
 
 def _read_mask(path: Path, shape: tuple[int, int]) -> Image.Image:
     """The mask at `path` as an 'L' image of `shape` (height, width)."""
-    try:
-        with Image.open(path) as img:
-            mask = img.convert("L")
-    except Exception as exc:  # PIL raises many types for foreign or damaged files
-        raise BadInputError(path, f"unreadable image ({type(exc).__name__}: {exc})") from exc
+    mask = _read_image(path, "L")
     if mask.size[::-1] != shape:
         raise BadInputError(path, f"expected a {shape[1]}x{shape[0]} mask, found {mask.size}")
     return mask
@@ -240,6 +252,9 @@ def read_depth(path: Path, shape: tuple[int, int]) -> np.ndarray:
             path,
             f"expected float depth of shape {shape}, found {depth.dtype} of shape {depth.shape}",
         )
+    bad = int(np.count_nonzero(~np.isfinite(depth)))
+    if bad:
+        raise BadInputError(path, f"{bad} depth values are NaN or infinite")
     return depth.astype(np.float32)
 
 

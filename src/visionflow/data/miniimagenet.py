@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from visionflow.data.conversion import POLICIES, progress, reject, worker_pool
+from visionflow.data.conversion import POLICIES, progress, reject, wide_mode_problem, worker_pool
 from visionflow.data.store import PackedSplit
 from visionflow.io import BadInputError, atomic_path, sha256_file, write_table
 
@@ -83,9 +83,11 @@ def _read_header(source: Path) -> tuple[int, int, str | None]:
     """(width, height, None) from the image header, or (0, 0, reason) if unreadable."""
     try:
         with Image.open(source) as img:
-            return img.size[0], img.size[1], None
+            width, height, mode = img.size[0], img.size[1], img.mode
     except Exception as exc:  # PIL raises many types for foreign or damaged files
         return 0, 0, _describe(exc)
+    problem = wide_mode_problem(mode)
+    return (0, 0, problem) if problem else (width, height, None)
 
 
 def _convert(task: tuple[Path, int, int, int, Path]) -> tuple[str, str | None]:

@@ -9,6 +9,7 @@ appends the uint8 clip to `clips.bin`; `manifest.parquet` indexes the clips and
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,24 @@ def split_size(split: str) -> int:
     return int(match[1])
 
 
+def _is_int(value: Any) -> bool:
+    """Whether `value` is a JSON integer (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _type_problem(instance: dict[str, Any]) -> str | None:
+    """Why an entry's video_id or integer fields have the wrong type, or None."""
+    video_id = instance["video_id"]
+    if not (isinstance(video_id, str) and video_id or _is_int(video_id)):
+        return f"video_id must be a non-empty string or an integer, got {video_id!r}"
+    if Path(str(video_id)).name != str(video_id) or str(video_id) in (".", ".."):
+        return f"video_id must be a file name, not a path, got {video_id!r}"
+    for key in ("frame_start", "frame_end", "instance_id", "signer_id"):
+        if key in instance and not _is_int(instance[key]):
+            return f"{key} must be an integer, got {instance[key]!r}"
+    return None
+
+
 def _instance_problem(instance: Any) -> str | None:
     """Why an index entry cannot be used, or None."""
     if not isinstance(instance, dict):
@@ -47,13 +66,26 @@ def _instance_problem(instance: Any) -> str | None:
     missing = [k for k in INDEX_FIELDS if k not in instance]
     if missing:
         return f"instance lacks {', '.join(missing)}"
+    if problem := _type_problem(instance):
+        return problem
     bbox = instance["bbox"]
-    if not (isinstance(bbox, list) and len(bbox) == 4 and bbox[2] > bbox[0] and bbox[3] > bbox[1]):
+    numbers = isinstance(bbox, list) and len(bbox) == 4
+    numbers = numbers and all(_is_int(v) or isinstance(v, float) and math.isfinite(v) for v in bbox)
+    if not (numbers and bbox[2] > bbox[0] and bbox[3] > bbox[1]):
         return f"bbox must be [x1, y1, x2, y2] with x2 > x1, y2 > y1, got {bbox}"
     if instance["split"] not in SPLITS:
         return f"split must be one of {SPLITS}, got {instance['split']!r}"
     if instance["frame_start"] < 1:
         return f"frame_start is 1-based, got {instance['frame_start']}"
+    return None
+
+
+def _duplicate(instance: dict[str, Any], place: str, seen: dict[str, str]) -> str | None:
+    """Why the instance's video is already taken by an earlier instance, or None; records it."""
+    video_id = str(instance["video_id"])
+    if video_id in seen:
+        return f"video_id {video_id!r} is also used by {seen[video_id]}"
+    seen[video_id] = place
     return None
 
 
@@ -74,13 +106,13 @@ def read_index(
         raise BadInputError(index_path, "expected a list of {gloss, instances: [...]} objects")
     if len(entries) < glosses:
         raise BadInputError(index_path, f"has {len(entries)} glosses, the split needs {glosses}")
-    rows = []
+    rows, seen = [], {}
     for label, entry in enumerate(entries[:glosses]):
         for number, instance in enumerate(entry["instances"]):
-            problem = _instance_problem(instance)
+            place = f"gloss {entry['gloss']!r}, instance {number}"
+            problem = _instance_problem(instance) or _duplicate(instance, place, seen)
             if problem is not None:
-                where = f"{index_path} (gloss {entry['gloss']!r}, instance {number})"
-                reject(where, problem, on_bad_sample, skipped)
+                reject(f"{index_path} ({place})", problem, on_bad_sample, skipped)
                 continue
             rows.append(
                 {

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from visionflow.io import BadInputError
+from visionflow.io import BadInputError, setting_number
 from visionflow.models.detection import BACKBONES
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,9 @@ def _variant(path: Path, name: str, entry: dict[str, Any]) -> dict[str, Any]:
     given = entry.get("optimal_hpo_settings") or {}
     if all(given.get(k) not in (None, False) for k in OPTIMISER_KEYS):
         optimal = {k: given[k] for k in OPTIMISER_KEYS}
-        optimal["step_size"] = int(optimal["step_size"])
+        optimal = {k: setting_number(path, f"{name}.optimal_hpo_settings.{k}", v,
+                                     int if k == "step_size" else float)
+                   for k, v in optimal.items()}  # fmt: skip
         variant["optimal_hpo_settings"] = optimal
     elif not variant["run_hpo"]:
         raise BadInputError(path, f"variant {name!r}: run_hpo is 0 but optimal_hpo_settings "
@@ -54,6 +56,13 @@ def _variant(path: Path, name: str, entry: dict[str, Any]) -> dict[str, Any]:
         log.warning("%s: variant %s: pretrained_model_path (a pickled whole model) is not "
                     "loaded; give ImageNet backbone weights as `weights`", path, name)  # fmt: skip
     return variant
+
+
+def _range(path: Path, key: str, bounds: Any) -> list[float]:
+    """A parameter's [low, high] search range."""
+    if not isinstance(bounds, list) or len(bounds) != 2:
+        raise BadInputError(path, f"parameter range {key} must be [low, high], got {bounds!r}")
+    return [setting_number(path, f"parameter range {key}", v) for v in bounds]
 
 
 def import_settings(path: str | Path) -> dict[str, Any]:
@@ -71,7 +80,8 @@ def import_settings(path: str | Path) -> dict[str, Any]:
             raise BadInputError(path, f"variant {name!r} is listed but has no entry")
         variants.append(_variant(path, name, settings[name]))
     detection: dict[str, Any] = {"variants": variants}
-    detection |= {k: int(settings[k]) for k in TRAIN_KEYS if k in settings}
+    detection |= {k: setting_number(path, k, settings[k], int, 1)
+                  for k in TRAIN_KEYS if k in settings}  # fmt: skip
     hpo = {k: settings[k] for k in SEARCH_KEYS if isinstance(settings.get(k), int)}
     if settings.get("num_initial_data_points") == "infer":
         log.warning("%s: num_initial_data_points 'infer' is Sherpa's; the default is used", path)
@@ -80,7 +90,7 @@ def import_settings(path: str | Path) -> dict[str, Any]:
         missing = set(OPTIMISER_KEYS) - set(ranges)
         if missing:
             raise BadInputError(path, f"parameter ranges lack {', '.join(sorted(missing))}")
-        hpo["parameters"] = {k: [float(v) for v in ranges[k]] for k in OPTIMISER_KEYS}
+        hpo["parameters"] = {k: _range(path, k, ranges[k]) for k in OPTIMISER_KEYS}
     if hpo:
         detection["hpo"] = hpo
     cvat: dict[str, Any] = {}

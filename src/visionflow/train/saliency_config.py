@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from visionflow.io import BadInputError
+from visionflow.io import BadInputError, setting_number
 from visionflow.models.saliency_net import MOBILENET_BLOCKS
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,9 @@ def _stage(path: Path, name: str, conf: dict[str, Any]) -> dict[str, Any]:
     for count, key in (("imgs_per_task_train", "batches_per_task_train"),
                        ("imgs_per_task_val", "batches_per_task_val")):  # fmt: skip
         if count in conf:
-            stage[key] = max(1, conf[count] // conf.get("batch_size", 1))
+            images = setting_number(path, f"{name}.{count}", conf[count], int, 1)
+            batch = setting_number(path, f"{name}.batch_size", conf.get("batch_size", 1), int, 1)
+            stage[key] = max(1, images // batch)
     if name == "pretrain_one_task":
         tasks = conf.get("tasks") or []
         if "task" not in conf and not tasks:
@@ -50,8 +52,17 @@ def _stage(path: Path, name: str, conf: dict[str, Any]) -> dict[str, Any]:
     return stage
 
 
-def _model(path: Path, conf: dict[str, Any]) -> dict[str, Any]:
-    hnet, mnet = conf.get("hnet", {}), conf.get("mnet", {})
+def _section(path: Path, key: str, value: Any) -> dict[str, Any]:
+    """A settings file's nested section, which must be a JSON object."""
+    if not isinstance(value, dict):
+        raise BadInputError(path, f"`{key}` must be an object, got {value!r}")
+    return value
+
+
+def _model(path: Path, conf: Any) -> dict[str, Any]:
+    conf = _section(path, "model", conf)
+    hnet = _section(path, "model.hnet", conf.get("hnet", {}))
+    mnet = _section(path, "model.mnet", conf.get("mnet", {}))
     model: dict[str, Any] = {"hnet": {new: hnet[old] for old, new in HNET.items() if old in hnet}}
     generated = ["decoder"]
     if mnet.get("encoder_type") == "cwl":
@@ -88,14 +99,16 @@ def import_config(path: str | Path, grid: str | Path | None = None) -> dict[str,
     section["skip"] = skip
     for name in STAGES:
         if name in conf:
-            section[name] = _stage(path, name, conf[name])
+            section[name] = _stage(path, name, _section(path, name, conf[name]))
     if "pretrain_weights" in conf:
-        section["pretrain_weights"] = {k: conf["pretrain_weights"][k] for k in ("epochs", "lr")
-                                       if k in conf["pretrain_weights"]}  # fmt: skip
+        pretrain = _section(path, "pretrain_weights", conf["pretrain_weights"])
+        section["pretrain_weights"] = {k: pretrain[k] for k in ("epochs", "lr") if k in pretrain}
     if grid is not None:
         entries = _read(Path(grid))
-        if not all(isinstance(e, list) and len(e) == 2 and isinstance(e[1], list)
-                   for e in entries):  # fmt: skip
+        if not isinstance(entries, list) or not all(
+            isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], list)
+            for e in entries
+        ):
             raise BadInputError(grid, 'expected [["section/key", [values...]], ...]')
         section["grid"] = [[_grid_path(Path(grid), key), values] for key, values in entries]
     dropped = sorted(set(conf) - {"model", "all_tasks", "skip", *STAGES, "pretrain_weights"})
