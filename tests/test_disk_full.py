@@ -9,6 +9,7 @@ import pytest
 from conftest import subprocess_env, tiny_settings
 from test_train_resume import comparable, train_command
 
+import visionflow.io
 from visionflow.io import OutOfSpaceError, write_table, write_text
 from visionflow.train import checkpoint_io
 
@@ -36,11 +37,11 @@ def test_injected_enospc_leaves_the_old_file_and_names_the_new_one(tmp_path, mon
 def test_injected_checkpoint_failure_on_a_full_disk_is_reported_as_such(tmp_path, monkeypatch):
     """torch reports a short write as a bare RuntimeError; a (nearly) full disk explains it."""
 
-    def torch_on_a_full_disk(obj, path):
-        Path(path).write_bytes(b"PK half a checkpoint")
+    def torch_on_a_full_disk(obj, handle):
+        handle.write(b"PK half a checkpoint")
         raise RuntimeError("[enforce fail at inline_container.cc:671] . unexpected pos 576 vs 534")
 
-    monkeypatch.setattr(checkpoint_io.torch, "save", torch_on_a_full_disk)
+    monkeypatch.setattr(visionflow.io.torch, "save", torch_on_a_full_disk)
     monkeypatch.setattr("visionflow.io._NEARLY_FULL", 1 << 62)  # every disk counts as full
     with pytest.raises(OutOfSpaceError, match="last.ckpt"):
         checkpoint_io.AtomicCheckpointIO().save_checkpoint({}, tmp_path / "last.ckpt")

@@ -81,17 +81,15 @@ def _summary(args: argparse.Namespace) -> None:
 
 
 def _export_weights(args: argparse.Namespace) -> None:
-    import torch
 
-    from visionflow.io import atomic_path
+    from visionflow.io import save_torch
     from visionflow.train.saliency import load_export
 
     model, settings = load_export(args.export)
     shared = dict(model.model.state_dict())
     for task_id, task in enumerate(settings["tasks"]):
         weights = shared | {k: v.detach() for k, v in model.weights_for(task_id).items()}
-        with atomic_path(args.out / f"{task}.pt") as tmp:
-            torch.save(weights, tmp)
+        save_torch(args.out / f"{task}.pt", weights)
     print(f"wrote {len(settings['tasks'])} main-network state dicts to {args.out}")
 
 

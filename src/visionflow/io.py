@@ -144,6 +144,13 @@ def write_markdown_table(path: str | Path, frame: Any) -> None:
     write_text(path, "\n".join("| " + " | ".join(line) + " |" for line in lines) + "\n")
 
 
+def save_torch(path: str | Path, obj: Any) -> None:
+    """Atomically `torch.save` `obj` to `path`; the bytes do not depend on the temp file's name
+    (given a path, torch names the archive's folder after it)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
+
+
 def copy_file(src: str | Path, dst: str | Path) -> None:
     """Atomically copy `src` to `dst`."""
     with atomic_path(dst) as tmp:

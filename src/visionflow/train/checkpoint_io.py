@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from visionflow.io import atomic_path, safe_torch_load
+from visionflow.io import safe_torch_load, save_torch
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -17,8 +16,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
     ) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        save_torch(path, checkpoint)
 
     def load_checkpoint(
         self, path: str | Path, map_location: Any = None, weights_only: bool | None = None

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from visionflow.data.saliency import SaliencyStore
-from visionflow.io import BadInputError, atomic_path, safe_torch_load, sha256_file, write_text
+from visionflow.io import BadInputError, safe_torch_load, save_torch, sha256_file, write_text
 from visionflow.models.hypernet import HyperNetwork
 from visionflow.models.saliency_net import SaliencyNet, load_imagenet_encoder
 from visionflow.train import engine
@@ -44,8 +44,7 @@ def build_model(model: dict[str, Any], tasks: int, imagenet: bool = True) -> Hyp
 
 def save_export(path: Path, model: nn.Module, settings: dict[str, Any]) -> None:
     """The stage's model as weights plus the settings that rebuild it (loaded weights-only)."""
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": model.state_dict(), "settings": settings}, tmp)
+    save_torch(path, {"state_dict": model.state_dict(), "settings": settings})
 
 
 def load_export(path: str | Path) -> tuple[HyperNetwork, dict[str, Any]]:
