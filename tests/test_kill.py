@@ -68,8 +68,10 @@ ALL_JOBS = [
         ("saliency/gp1/train",)),
     Job("training", ("results/grasp/cls",),
         tuple(f"results/grasp/cls/{name}"
-              for name in ("checkpoints/final.ckpt", "vis/predictions.png", "vis/confusion.png")),
-        ("grasp/train_cls", "grasp/vis_cls", "grasp/confusion_cls")),
+              for name in ("checkpoints/final.ckpt", "vis/predictions.png", "vis/confusion.png",
+                           "eval/train.json", "eval/test.json")),
+        ("grasp/train_cls", "grasp/vis_cls", "grasp/confusion_cls", "grasp/test_cls_train",
+         "grasp/test_cls_test")),
     Job("training", (SLR_RUN,), (f"{SLR_RUN}/results/best_val_loss.json",),
         ("slr/train_asl3_R(2+1)D_18_001", "slr/test_asl3_R(2+1)D_18_001")),
     *CORNET_JOBS[1:],
