@@ -53,6 +53,7 @@ def test_other_write_errors_are_not_mistaken_for_a_full_disk(tmp_path, monkeypat
         raise ValueError("not a table")
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", refuse)
+    monkeypatch.setattr("visionflow.io._NEARLY_FULL", 1 << 62)  # even on a (nearly) full disk
     with pytest.raises(ValueError, match="not a table"):
         write_table(tmp_path / "t.parquet", pd.DataFrame())
     write_text(tmp_path / "ok.txt", "fine")  # the text writer is untouched

@@ -81,7 +81,6 @@ def _summary(args: argparse.Namespace) -> None:
 
 
 def _export_weights(args: argparse.Namespace) -> None:
-
     from visionflow.io import save_torch
     from visionflow.train.saliency import load_export
 

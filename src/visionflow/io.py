@@ -44,6 +44,8 @@ def _out_of_space(error: BaseException, folder: Path) -> bool:
     """Whether a failed write failed for lack of space (torch reports it as a bare RuntimeError)."""
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return True
+    if not isinstance(error, OSError | RuntimeError):
+        return False  # an input or programming error, whatever the free space
     stats = os.statvfs(folder)
     return stats.f_bavail * stats.f_frsize < _NEARLY_FULL
 
