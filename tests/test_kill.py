@@ -172,10 +172,11 @@ def kill_and_rerun(workdir: Path, job: Job, fraction: float, victim: str, aside:
 
 
 def outputs(folder: Path) -> dict[str, Path]:
-    """Files under `folder` by relative path, without logger folders and temp files."""
+    """Files under `folder` by relative path, without logger folders and the hidden temp
+    files of writes a kill interrupted."""
     files = {str(p.relative_to(folder)): p for p in folder.rglob("*") if p.is_file()}
     return {name: path for name, path in files.items()
-            if "logs" not in Path(name).parts}  # fmt: skip
+            if "logs" not in Path(name).parts and not path.name.endswith(".tmp")}  # fmt: skip
 
 
 LOADERS = {
@@ -194,8 +195,6 @@ def assert_every_file_is_whole(folder: Path) -> None:
     if not folder.exists():
         return
     for name, path in outputs(folder).items():
-        if path.name.endswith(".tmp"):
-            continue
         load = LOADERS.get(path.suffix)
         if load is not None:
             try:

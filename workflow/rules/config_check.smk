@@ -33,7 +33,8 @@ def nan_keys(node, where="config"):
 
 def refuse_nan(config):
     """WorkflowError listing every NaN value of the validated config."""
-    if nan_keys(config):
+    keys = nan_keys(config)
+    if keys:
         raise WorkflowError(
-            f"config values must be numbers, not NaN: {', '.join(nan_keys(config))}"
+            f"config values must be numbers, not NaN: {', '.join(keys)}"
         )

@@ -19,6 +19,11 @@ Problem = tuple[str, str]  # (source, reason), one row of skipped.csv
 WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # PIL modes over 8 bits
 
 
+def is_plain_name(name: str) -> bool:
+    """Whether `name` is one file or folder name: no separator, not empty, `.` or `..`."""
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name
+
+
 def wide_mode_problem(mode: str) -> str | None:
     """Why an image of PIL `mode` cannot become 8-bit RGB or L (PIL would clip it), or None."""
     if mode in WIDE_MODES:

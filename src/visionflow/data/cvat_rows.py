@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from visionflow.data.conversion import is_plain_name
+
 COLUMNS = [
     "task", "frame", "image", "width", "height", "label",
     "xmin", "ymin", "xmax", "ymax", "attributes",
@@ -47,7 +49,7 @@ def as_floats(values: Iterable[Any]) -> list[float] | None:
 
 def task_problem(task: Any) -> str | None:
     """Why `task` cannot name a folder directly under the raw root, or None."""
-    if not isinstance(task, str) or task in ("", ".", "..") or "/" in task or "\\" in task:
+    if not isinstance(task, str) or not is_plain_name(task):
         return f"task name {task!r} is not a single folder name"
     return None
 

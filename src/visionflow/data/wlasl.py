@@ -19,7 +19,14 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from visionflow.data.conversion import POLICIES, Problem, progress, reject, worker_pool
+from visionflow.data.conversion import (
+    POLICIES,
+    Problem,
+    is_plain_name,
+    progress,
+    reject,
+    worker_pool,
+)
 from visionflow.data.store import PackedSplit
 from visionflow.io import BadInputError, atomic_path, sha256_file, write_json, write_table
 
@@ -51,7 +58,7 @@ def _type_problem(instance: dict[str, Any]) -> str | None:
     video_id = instance["video_id"]
     if not (isinstance(video_id, str) and video_id or _is_int(video_id)):
         return f"video_id must be a non-empty string or an integer, got {video_id!r}"
-    if Path(str(video_id)).name != str(video_id) or str(video_id) in (".", ".."):
+    if not is_plain_name(str(video_id)):
         return f"video_id must be a file name, not a path, got {video_id!r}"
     for key in ("frame_start", "frame_end", "instance_id", "signer_id"):
         if key in instance and not _is_int(instance[key]):
