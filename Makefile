@@ -1,10 +1,10 @@
-# Entry points: `make demo` builds everything from a fresh clone; `make test` runs the fast suite.
+# Entry points: `make demo` builds everything from a fresh clone; `make test` runs the fast tier.
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo pull test test-slow lint bench reliability clean
+.PHONY: demo pull test test-all lint bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,11 +18,14 @@ demo: $(STAMP)
 pull: $(STAMP)
 	. $(BIN)/activate && visionflow dvc pull
 
+# The fast tier: what a user runs after cloning (minutes on 2 cores, installs nothing).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow and not slurm"
 
-test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow
+# The full tier (CI): whole DAG, DVC round trips, kill points, disk-full, a SLURM cluster
+# (as root: installs slurm-wlm with apt-get and writes /etc/slurm).
+test-all: $(STAMP)
+	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -31,7 +34,7 @@ lint: $(STAMP)
 	. $(BIN)/activate && snakemake --lint
 
 reliability: $(STAMP)
-	VISIONFLOW_WRITE_RELIABILITY=1 $(PY) -m pytest -q tests/test_bad_inputs.py
+	VISIONFLOW_WRITE_RELIABILITY=1 $(PY) -m pytest -q tests/faults/test_bad_inputs.py
 
 bench: $(STAMP)
 	. $(BIN)/activate && python bench/data_loading.py && python bench/jacquard_maps.py \

@@ -4,7 +4,7 @@ Both read the same synthetic CVAT for images 1.1 exports (default 10 tasks x 200
 5 boxes = 100k boxes, with empty placeholder frames so the image-exists check runs) into a
 DataFrame with the table's columns:
 
-  build_table  visionflow.data.cvat.build_table: streaming iterparse, validation (labels,
+  build_table  visionflow.data.cvat.table.build_table: streaming iterparse, validation (labels,
                box geometry, image files), sorted table with fixed dtypes;
   minidom      the straightforward reader: xml.dom.minidom parses each whole file, one dict
                is appended per box, one DataFrame is made at the end; no validation.
@@ -26,7 +26,8 @@ from xml.dom import minidom
 import numpy as np
 import pandas as pd
 
-from visionflow.data.cvat import COLUMNS, build_table
+from visionflow.data.cvat.rows import COLUMNS
+from visionflow.data.cvat.table import build_table
 from visionflow.io import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "annotation_table.json"

@@ -39,9 +39,9 @@ from torchvision import transforms
 
 from visionflow.data.miniimagenet import PackedImages, prepare
 from visionflow.demo.miniimagenet import render, wnid
-from visionflow.train.classifier import IMAGENET_MEAN, IMAGENET_STD
-from visionflow.train.cornet import train_transform
-from visionflow.train.sampling import EpochSeededSampler, SeededImageDataset
+from visionflow.engine.sampling import EpochSeededSampler, SeededImageDataset
+from visionflow.experiments.cornet.training import train_transform
+from visionflow.models.normalisation import IMAGENET_MEAN, IMAGENET_STD
 
 RESULTS = Path(__file__).resolve().parent / "results" / "data_loading.json"
 TARGET_RATIO = 3.0

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from visionflow.data.cvat import prepare
-from visionflow.data.detection_splits import every_nth, frames, write_split
+from visionflow.data.cvat.splits import every_nth, frames, write_split
+from visionflow.data.cvat.table import prepare
 from visionflow.demo.cvat import generate
+from visionflow.engine.hpo import open_study, trials_table
+from visionflow.experiments.detection.training import study_name
 from visionflow.io import write_json
-from visionflow.train.detection import hpo_study_name
-from visionflow.train.hpo import open_study, trials_table
 
 RESULTS = Path(__file__).resolve().parent / "results" / "hpo_parallel.json"
 LABELS = ["circle", "square", "triangle"]
@@ -55,14 +55,13 @@ def search(data: Path, hpo_dir: Path, config: dict, workers: int, cores: int) ->
     """Seconds until `workers` concurrent search processes have filled the study."""
     threads = max(1, cores // workers)
     base = [sys.executable, "-m", "visionflow.cli", "--threads", str(threads), "detection",
-            "search", "--table", str(data / "annotations.parquet"),
-            "--labels", str(data / "labels.json"), "--split", str(data / "split.csv"),
-            "--root", str(data / "raw"), "--hpo-dir", str(hpo_dir),
-            "--settings", json.dumps(config), "--workers", str(workers)]  # fmt: skip
+            "search", "--data", str(data / "prepared"), "--root", str(data / "raw"),
+            "--hpo-dir", str(hpo_dir), "--settings", json.dumps(config),
+            "--jobs", str(workers)]  # fmt: skip
     started = time.perf_counter()
     processes = [
         subprocess.Popen(
-            [*base, "--worker", str(w), "--out", str(hpo_dir / f"worker{w}.json")],
+            [*base, "--job", str(w), "--out", str(hpo_dir / f"worker{w}.json")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -84,10 +83,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-hpo-") as scratch:
         data = Path(scratch)
         generate(data / "raw", tasks=3, frames_per_task=40, size=128, seed=0)
-        table = prepare(data / "raw", data / "prepared", [], LABELS)
-        for name in ("annotations.parquet", "labels.json"):
-            (data / name).write_bytes((data / "prepared" / name).read_bytes())
-        write_split(data, every_nth(frames(table), 5))
+        table = prepare(data / "raw", data / "prepared" / "annotations", [], LABELS)
+        write_split(data / "prepared" / "split", every_nth(frames(table), 5))
         config = settings(args.trials, args.epochs)
         seconds = {w: search(data, data / f"hpo{w}", config, w, args.cores) for w in (1, 2)}
         trials = {w: trial_states(data / f"hpo{w}") for w in (1, 2)}
@@ -120,7 +117,7 @@ def trial_states(hpo_dir: Path) -> pd.Series:
 
 def trained_epochs(hpo_dir: Path, config: dict) -> int:
     """Training epochs run by every trial of one study (the epochs each reported)."""
-    name = hpo_study_name(config)
+    name = study_name(config)
     study = open_study(hpo_dir / "study.journal", name, 1, 0)
     return int(trials_table(study)["epochs"].sum())
 

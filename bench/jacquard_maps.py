@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from visionflow.data.jacquard import grasp_maps, parse_grasps
+from visionflow.data.jacquard.grasp_maps import grasp_maps
+from visionflow.data.jacquard.raw import parse_grasps
 from visionflow.demo.jacquard import generate
 from visionflow.io import write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "datasets"))
 from jacquard_reference import reference_maps  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "jacquard_maps.json"

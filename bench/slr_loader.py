@@ -35,9 +35,9 @@ from torch.utils.data import DataLoader
 
 from visionflow.data.wlasl import PackedClips, crop_resize, frame_span, prepare
 from visionflow.demo.wlasl import generate
+from visionflow.engine.sampling import EpochSeededSampler, SeededImageDataset
+from visionflow.experiments.slr.clips import ClipSource, frame_indices, train_transform
 from visionflow.io import write_json
-from visionflow.train.clips import ClipSource, frame_indices, train_transform
-from visionflow.train.sampling import EpochSeededSampler, SeededImageDataset
 
 RESULTS = Path(__file__).resolve().parent / "results" / "slr_loader.json"
 TARGET_RATIO = 3.0

@@ -6,7 +6,6 @@ import contextlib
 import errno
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -59,19 +58,6 @@ def _space_checked(path: Path) -> Iterator[None]:
         if _out_of_space(error, path.parent):
             raise OutOfSpaceError(path) from error
         raise
-
-
-def setting_number(path: str | Path, key: str, value: Any, kind: type = float,
-                   minimum: float | None = None) -> Any:  # fmt: skip
-    """A settings file's `key` as a finite `kind` (int or float) >= `minimum`, or a clear error."""
-    try:
-        number = kind(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError, OverflowError):
-        number = None
-    if number is None or not math.isfinite(number) or (minimum is not None and number < minimum):
-        bound = "" if minimum is None else f" >= {minimum:g}"
-        raise BadInputError(path, f"{key} must be a finite number{bound}, got {value!r}")
-    return number
 
 
 @contextlib.contextmanager

@@ -1,15 +1,18 @@
-# Representational similarity of trained models, results/<experiment>/analysis/rsm/.
+# What trained models learned: RSM, neuron Shapley, attributions, CLIP labels.
 
 
-rule rsm_activations:
+include: "helpers/analysis.smk"
+
+
+rule record_rsm:
     input:
         unpack(get_analysis_inputs),
     output:
         "results/{experiment}/analysis/rsm/{model}/activations.npz",
     log:
-        "logs/analysis/rsm_activations_{experiment}_{model}.log",
+        "logs/analysis/record_rsm_{experiment}_{model}.log",
     benchmark:
-        "benchmarks/analysis/rsm_activations_{experiment}_{model}.tsv"
+        "benchmarks/analysis/record_rsm_{experiment}_{model}.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: 2
@@ -17,17 +20,17 @@ rule rsm_activations:
         mem_mb=3000,
         runtime=60,
     params:
-        data=lambda wildcards, input: os.path.dirname(input.store[0]),
+        data=folder("store"),
         rsm=config["analysis"]["rsm"],
         seed=config["seed"],
     shell:
         "visionflow --threads {threads} analysis activations --experiment {wildcards.experiment}"
         " --ckpt {input.ckpt:q} --data {params.data:q} --split {params.rsm[split]}"
         " --per-class {params.rsm[per_class]} --seed {params.seed}"
-        " --batch-size {params.rsm[batch_size]} --out {output:q} > {log:q} 2>&1"
+        " --batch-size {params.rsm[batch_size]} --out {output:q} 2>&1 | tee {log:q}"
 
 
-rule rsm_model:
+rule compute_rsm:
     input:
         "results/{experiment}/analysis/rsm/{model}/activations.npz",
     output:
@@ -45,9 +48,9 @@ rule rsm_model:
             subcategory="{experiment}",
         ),
     log:
-        "logs/analysis/rsm_model_{experiment}_{model}.log",
+        "logs/analysis/compute_rsm_{experiment}_{model}.log",
     benchmark:
-        "benchmarks/analysis/rsm_model_{experiment}_{model}.tsv"
+        "benchmarks/analysis/compute_rsm_{experiment}_{model}.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: 1
@@ -55,13 +58,13 @@ rule rsm_model:
         mem_mb=2000,
         runtime=30,
     params:
-        out_dir=lambda wildcards, output: os.path.dirname(output.table),
+        out_dir=folder("table", of="output"),
     shell:
         "visionflow analysis rsm-model {input:q} --name {wildcards.experiment}/{wildcards.model}"
-        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " --out-dir {params.out_dir:q} 2>&1 | tee {log:q}"
 
 
-rule rsm_compare:
+rule compare_rsm:
     input:
         first="results/{experiment}/analysis/rsm/{first}/activations.npz",
         second="results/{experiment}/analysis/rsm/{second}/activations.npz",
@@ -74,9 +77,9 @@ rule rsm_compare:
         ),
         table="results/{experiment}/analysis/rsm/{first}_vs_{second}.csv",
     log:
-        "logs/analysis/rsm_compare_{experiment}_{first}_vs_{second}.log",
+        "logs/analysis/compare_rsm_{experiment}_{first}_vs_{second}.log",
     benchmark:
-        "benchmarks/analysis/rsm_compare_{experiment}_{first}_vs_{second}.tsv"
+        "benchmarks/analysis/compare_rsm_{experiment}_{first}_vs_{second}.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: 1
@@ -85,7 +88,7 @@ rule rsm_compare:
         runtime=30,
     shell:
         "visionflow analysis rsm-compare {input.first:q} {input.second:q}"
-        " --names {wildcards.first} {wildcards.second} --out {output.figure:q} > {log:q} 2>&1"
+        " --names {wildcards.first} {wildcards.second} --out {output.figure:q} 2>&1 | tee {log:q}"
 
 
 # Neuron Shapley, results/<experiment>/analysis/shapley/<run>/<layer>/: every round runs
@@ -93,7 +96,7 @@ rule rsm_compare:
 # left undecided; each round's summary pools every shard so far.
 
 
-rule shapley_shard:
+rule sample_shapley:
     input:
         unpack(get_shapley_shard_inputs),
     output:
@@ -110,10 +113,8 @@ rule shapley_shard:
         mem_mb=3000,
         runtime=config["analysis"]["shapley"]["runtime"],
     params:
-        data=lambda wildcards, input: os.path.dirname(input.store[0]),
-        chosen=lambda wildcards, input: (
-            f"--chosen-from {input.previous}" if "previous" in input.keys() else ""
-        ),
+        data=folder("store"),
+        chosen=optional("--chosen-from", "previous"),
         split=lambda wildcards: config["analysis"]["shapley"]["split"][
             wildcards.experiment
         ],
@@ -128,10 +129,10 @@ rule shapley_shard:
         " --iterations {params.shapley[iterations]} {params.chosen}"
         " --truncation-value {params.shapley[truncation][value]}"
         " --truncation-patience {params.shapley[truncation][patience]}"
-        " --out {output:q} 2> {log:q}"
+        " --out {output:q} 2>&1 | tee {log:q}"
 
 
-rule shapley_round:
+rule pool_shapley:
     input:
         get_shapley_shards,
     output:
@@ -149,10 +150,10 @@ rule shapley_round:
     shell:
         "visionflow analysis shapley-round {input:q} --r {params.shapley[R]}"
         " --delta {params.shapley[delta]} --top-k {params.shapley[top_k]}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --out {output:q} 2>&1 | tee {log:q}"
 
 
-rule shapley_plot:
+rule plot_shapley:
     input:
         get_all_shapley_shards,
     output:
@@ -170,7 +171,7 @@ rule shapley_plot:
             subcategory="{experiment}",
         ),
     log:
-        "logs/analysis/shapley_plot_{experiment}_{model}_{layer}.log",
+        "logs/analysis/plot_shapley_{experiment}_{model}_{layer}.log",
     conda:
         "../../envs/visionflow.yaml"
     threads: 1
@@ -183,10 +184,10 @@ rule shapley_plot:
         "visionflow analysis shapley-plot {input:q} --r {params.shapley[R]}"
         " --delta {params.shapley[delta]} --top-k {params.shapley[top_k]}"
         " --table {output.table:q} --values {output.values:q} --bounds {output.bounds:q}"
-        " --title '{wildcards.experiment}/{wildcards.model} {wildcards.layer}' > {log:q} 2>&1"
+        " --title '{wildcards.experiment}/{wildcards.model} {wildcards.layer}' 2>&1 | tee {log:q}"
 
 
-rule attribution:
+rule plot_attribution:
     input:
         unpack(get_analysis_inputs),
     output:
@@ -203,9 +204,9 @@ rule attribution:
             subcategory="{experiment}",
         ),
     log:
-        "logs/analysis/attribution_{experiment}_{model}_{layer}.log",
+        "logs/analysis/plot_attribution_{experiment}_{model}_{layer}.log",
     benchmark:
-        "benchmarks/analysis/attribution_{experiment}_{model}_{layer}.tsv"
+        "benchmarks/analysis/plot_attribution_{experiment}_{model}_{layer}.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: 2
@@ -213,7 +214,7 @@ rule attribution:
         mem_mb=3000,
         runtime=60,
     params:
-        data=lambda wildcards, input: os.path.dirname(input.store[0]),
+        data=folder("store"),
         split=lambda wildcards: config["analysis"]["attribution"]["split"][
             wildcards.experiment
         ],
@@ -232,16 +233,16 @@ rule attribution:
         " --am-lr {params.a[am][lr]} --am-momentum {params.a[am][momentum]}"
         " --am-tv {params.a[am][tv]} --am-l2 {params.a[am][l2]}"
         " --guided-backprop {output.guided:q} --maximisation {output.maximisation:q}"
-        " > {log:q} 2>&1"
+        " 2>&1 | tee {log:q}"
 
 
 # CLIP zero-shot labels of Jacquard RGB, results/grasp/analysis/clip/. Needs local weights
 # (analysis.clip.weights); an edited relabel.csv goes back in through jacquard.relabel.
 
 
-rule clip_label:
+rule label_clip:
     input:
-        prepared_jacquard(*JACQUARD_ARRAYS),
+        JACQUARD_STORE,
     output:
         predictions=f"{CLIP_DIR}/predictions.csv",
         metrics=f"{CLIP_DIR}/metrics.json",
@@ -265,18 +266,17 @@ rule clip_label:
         mem_mb=6000,
         runtime=120,
     params:
-        data=lambda wildcards, input: os.path.dirname(input[0]),
-        out=lambda wildcards, output: os.path.dirname(output.metrics),
+        data=folder(),
+        out=folder("metrics", of="output"),
         clip=config["analysis"]["clip"],
         options=get_clip_options,
     shell:
         "visionflow --threads {threads} analysis clip --data {params.data:q}"
         " --splits {params.clip[splits]} --arch {params.clip[arch]} {params.options}"
         " --template {params.clip[template]:q} --batch-size {params.clip[batch_size]}"
-        " --sheet-size {params.clip[sheet_size]} --out-dir {params.out:q} 2> {log:q}"
+        " --sheet-size {params.clip[sheet_size]} --out-dir {params.out:q} 2>&1 | tee {log:q}"
 
 
 rule analysis_all:
     input:
-        get_rsm_outputs(),
-        get_shapley_outputs(),
+        analysis_outputs(),

@@ -1,3 +1,6 @@
+include: "helpers/cornet.smk"
+
+
 rule train_cornet:
     input:
         prepared_miniimagenet("train.npy", "val.npy", "manifest.parquet"),
@@ -17,8 +20,8 @@ rule train_cornet:
         mem_mb=config["cornet"]["mem_mb"],
         runtime=config["cornet"]["runtime"],
     params:
-        data=lambda wildcards, input: os.path.dirname(input[0]),
-        run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
+        data=folder(),
+        run_dir=folder("metrics", of="output"),
         settings=get_cornet_settings,
     shell:
         "visionflow --threads {threads} cornet train --data {params.data:q}"
@@ -43,12 +46,12 @@ rule test_cornet:
         mem_mb=config["cornet"]["mem_mb"],
         runtime=60,
     params:
-        data=lambda wildcards, input: os.path.dirname(input[0]),
+        data=folder(),
         batch_size=64,
     shell:
         "visionflow --threads {threads} cornet test --ckpt {input.ckpt:q}"
         " --data {params.data:q} --split val --batch-size {params.batch_size}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule plot_cornet:
@@ -77,10 +80,10 @@ rule plot_cornet:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=lambda wildcards, input: [os.path.dirname(m) for m in input.metrics],
+        runs=folders("metrics"),
     shell:
         "visionflow cornet plot --runs {params.runs:q} --top1 {output.top1:q}"
-        " --loss {output.loss:q} > {log:q} 2>&1"
+        " --loss {output.loss:q} 2>&1 | tee {log:q}"
 
 
 rule summarize_cornet:
@@ -104,6 +107,11 @@ rule summarize_cornet:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=lambda wildcards, input: [os.path.dirname(m) for m in input.metrics],
+        runs=folders("metrics"),
     shell:
-        "visionflow cornet summarize --runs {params.runs:q} --out {output:q} > {log:q} 2>&1"
+        "visionflow cornet summarize --runs {params.runs:q} --out {output:q} 2>&1 | tee {log:q}"
+
+
+rule cornet_all:
+    input:
+        cornet_outputs(),

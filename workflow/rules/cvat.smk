@@ -1,3 +1,6 @@
+include: "helpers/cvat.smk"
+
+
 rule prepare_cvat:
     input:
         root=get_cvat_root,
@@ -16,7 +19,7 @@ rule prepare_cvat:
         mem_mb=4000,
         runtime=60,
     params:
-        out=lambda wildcards, output: os.path.dirname(output.table),
+        out=folder("table", of="output"),
         tasks=json.dumps(config["cvat"]["annotations_list"]),
         labels=json.dumps(config["cvat"]["labels"]),
         source=config["cvat"]["source"],
@@ -48,7 +51,7 @@ rule split_cvat:
     params:
         method=config["cvat"]["split"]["method"],
         options=get_cvat_split_options,
-        out_dir=lambda wildcards, output: os.path.dirname(output.split),
+        out_dir=folder("split", of="output"),
     shell:
         "visionflow --threads {threads} cvat split --table {input.table:q}"
         " --root {input.root:q} --method {params.method} --options {params.options:q}"
@@ -75,4 +78,4 @@ rule plot_cvat_split:
         mem_mb=1000,
         runtime=10,
     shell:
-        "visionflow cvat plot-split --split {input:q} --out {output:q} > {log:q} 2>&1"
+        "visionflow cvat plot-split --split {input:q} --out {output:q} 2>&1 | tee {log:q}"

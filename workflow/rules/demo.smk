@@ -23,7 +23,7 @@ if config["miniimagenet"]["demo"]:
             "visionflow demo miniimagenet --out {output:q} --seed {params.seed}"
             " --classes {params.demo[classes]}"
             " --train-per-class {params.demo[train_per_class]}"
-            " --val-per-class {params.demo[val_per_class]} > {log:q} 2>&1"
+            " --val-per-class {params.demo[val_per_class]} 2>&1 | tee {log:q}"
 
 
 if config["jacquard"]["demo"]:
@@ -50,7 +50,7 @@ if config["jacquard"]["demo"]:
             " --classes {params.classes:q}"
             " --objects-per-class {params.demo[objects_per_class]}"
             " --views-per-object {params.demo[views_per_object]}"
-            " --size {params.demo[size]} > {log:q} 2>&1"
+            " --size {params.demo[size]} 2>&1 | tee {log:q}"
 
 
 if config["wlasl"]["demo"]:
@@ -74,7 +74,7 @@ if config["wlasl"]["demo"]:
         shell:
             "visionflow demo wlasl --out {output:q} --seed {params.seed}"
             " --glosses {params.demo[glosses]} --train {params.demo[train]}"
-            " --val {params.demo[val]} --test {params.demo[test]} > {log:q} 2>&1"
+            " --val {params.demo[val]} --test {params.demo[test]} 2>&1 | tee {log:q}"
 
 
 if config["cvat"]["demo"]:
@@ -99,7 +99,7 @@ if config["cvat"]["demo"]:
         shell:
             "visionflow demo cvat --out {output:q} --seed {params.seed}"
             " --tasks {params.demo[tasks]} --frames-per-task {params.demo[frames_per_task]}"
-            " --size {params.demo[size]} --labels {params.labels:q} > {log:q} 2>&1"
+            " --size {params.demo[size]} --labels {params.labels:q} 2>&1 | tee {log:q}"
 
 
 if config["saliency"]["demo"]:
@@ -122,4 +122,4 @@ if config["saliency"]["demo"]:
             seed=config["seed"],
         shell:
             "visionflow demo saliency --out {output:q} --seed {params.seed}"
-            " --images {params.demo[images]} --size {params.demo[size]} > {log:q} 2>&1"
+            " --images {params.demo[images]} --size {params.demo[size]} 2>&1 | tee {log:q}"

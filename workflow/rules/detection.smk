@@ -1,15 +1,16 @@
+include: "helpers/detection.smk"
+
+
 rule search_detection:
     input:
-        table=CVAT_TABLE,
-        labels=CVAT_LABELS,
-        split=CVAT_SPLIT,
+        store=CVAT_STORE,
         root=get_cvat_root,
     output:
-        "results/detection/{variant}/hpo/worker{worker}.json",
+        f"{DETECTION_RUN}/hpo/worker{{job}}.json",
     log:
-        "logs/detection/{variant}/search_worker{worker}.log",
+        "logs/detection/{variant}/search_job{job}.log",
     benchmark:
-        "benchmarks/detection/{variant}/search_worker{worker}.tsv"
+        "benchmarks/detection/{variant}/search_job{job}.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: config["detection"]["threads"]
@@ -18,32 +19,32 @@ rule search_detection:
         mem_mb=config["detection"]["mem_mb"],
         runtime=config["detection"]["runtime"],
     params:
-        hpo_dir=lambda wildcards, output: os.path.dirname(output[0]),
+        data=get_cvat_store,
+        hpo_dir=folder(of="output"),
         settings=get_detection_search_settings,
         jobs=config["detection"]["hpo"]["jobs"],
     shell:
-        "visionflow --threads {threads} detection search --table {input.table:q}"
-        " --labels {input.labels:q} --split {input.split:q} --root {input.root:q}"
-        " --hpo-dir {params.hpo_dir:q} --settings {params.settings:q}"
-        " --worker {wildcards.worker} --workers {params.jobs} --out {output:q} 2>&1 | tee {log:q}"
+        "visionflow --threads {threads} detection search --data {params.data:q}"
+        " --root {input.root:q} --hpo-dir {params.hpo_dir:q} --settings {params.settings:q}"
+        " --job {wildcards.job} --jobs {params.jobs} --out {output:q} 2>&1 | tee {log:q}"
 
 
-rule optimal_detection:
+rule select_detection:
     input:
-        get_detection_workers,
+        get_detection_search_jobs,
     output:
-        settings="results/detection/{variant}/hpo/optimal_hpo_settings.json",
-        trials="results/detection/{variant}/hpo/trials.csv",
+        settings=f"{DETECTION_RUN}/hpo/optimal_hpo_settings.json",
+        trials=f"{DETECTION_RUN}/hpo/trials.csv",
         history=report(
-            "results/detection/{variant}/hpo/history.png",
+            f"{DETECTION_RUN}/hpo/history.png",
             caption="../report/detection_hpo.rst",
             category="Detection",
             subcategory="{variant}",
         ),
     log:
-        "logs/detection/{variant}/optimal.log",
+        "logs/detection/{variant}/select.log",
     benchmark:
-        "benchmarks/detection/{variant}/optimal.tsv"
+        "benchmarks/detection/{variant}/select.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: 1
@@ -51,12 +52,12 @@ rule optimal_detection:
         mem_mb=1000,
         runtime=10,
     params:
-        hpo_dir=lambda wildcards, output: os.path.dirname(output.settings),
+        hpo_dir=folder("settings", of="output"),
         settings=get_detection_search_settings,
     shell:
-        "visionflow detection optimal --hpo-dir {params.hpo_dir:q}"
+        "visionflow detection select --hpo-dir {params.hpo_dir:q}"
         " --settings {params.settings:q} --out {output.settings:q}"
-        " --trials {output.trials:q} --figure {output.history:q} > {log:q} 2>&1"
+        " --trials {output.trials:q} --figure {output.history:q} 2>&1 | tee {log:q}"
 
 
 rule train_detection:
@@ -64,9 +65,9 @@ rule train_detection:
         unpack(get_detection_train_inputs),
         root=get_cvat_root,
     output:
-        metrics="results/detection/{variant}/metrics.csv",
-        best="results/detection/{variant}/checkpoints/best.ckpt",
-        config="results/detection/{variant}/config.yaml",
+        metrics=f"{DETECTION_RUN}/metrics.csv",
+        best=f"{DETECTION_RUN}/checkpoints/best.ckpt",
+        config=f"{DETECTION_RUN}/config.yaml",
     log:
         "logs/detection/{variant}/train.log",
     benchmark:
@@ -79,29 +80,23 @@ rule train_detection:
         mem_mb=config["detection"]["mem_mb"],
         runtime=config["detection"]["runtime"],
     params:
-        run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
+        data=get_cvat_store,
+        run_dir=folder("metrics", of="output"),
         settings=get_detection_settings,
-        optimal=lambda wildcards, input: (
-            f"--optimal {shlex.quote(input.optimal)}"
-            if "optimal" in input.keys()
-            else ""
-        ),
+        optimal=optional("--optimal", "optimal"),
     shell:
-        "visionflow --threads {threads} detection train --table {input.table:q}"
-        " --labels {input.labels:q} --split {input.split:q} --root {input.root:q}"
-        " --run-dir {params.run_dir:q} --settings {params.settings:q} {params.optimal}"
-        " 2>&1 | tee {log:q}"
+        "visionflow --threads {threads} detection train --data {params.data:q}"
+        " --root {input.root:q} --run-dir {params.run_dir:q} --settings {params.settings:q}"
+        " {params.optimal} 2>&1 | tee {log:q}"
 
 
 rule predict_detection:
     input:
-        table=CVAT_TABLE,
-        labels=CVAT_LABELS,
-        split=CVAT_SPLIT,
+        store=CVAT_STORE,
         root=get_cvat_root,
-        ckpt="results/detection/{variant}/checkpoints/best.ckpt",
+        ckpt=f"{DETECTION_RUN}/checkpoints/best.ckpt",
     output:
-        "results/detection/{variant}/eval/predictions.parquet",
+        f"{DETECTION_RUN}/eval/predictions.parquet",
     log:
         "logs/detection/{variant}/predict.log",
     benchmark:
@@ -114,33 +109,31 @@ rule predict_detection:
         mem_mb=config["detection"]["mem_mb"],
         runtime=60,
     params:
+        data=get_cvat_store,
         batch_size=config["detection"]["val_batch_size"],
     shell:
         "visionflow --threads {threads} detection predict --ckpt {input.ckpt:q}"
-        " --table {input.table:q} --labels {input.labels:q} --split {input.split:q}"
-        " --root {input.root:q} --batch-size {params.batch_size} --out {output:q}"
-        " 2>&1 | tee {log:q}"
+        " --data {params.data:q} --root {input.root:q} --batch-size {params.batch_size}"
+        " --out {output:q} 2>&1 | tee {log:q}"
 
 
-rule evaluate_detection:
+rule test_detection:
     input:
-        predictions="results/detection/{variant}/eval/predictions.parquet",
-        table=CVAT_TABLE,
-        labels=CVAT_LABELS,
-        split=CVAT_SPLIT,
+        predictions=f"{DETECTION_RUN}/eval/predictions.parquet",
+        store=CVAT_STORE,
     output:
-        grid="results/detection/{variant}/eval/prf.csv",
-        coco="results/detection/{variant}/eval/coco.json",
+        grid=f"{DETECTION_RUN}/eval/prf.csv",
+        coco=f"{DETECTION_RUN}/eval/coco.json",
         figure=report(
-            "results/detection/{variant}/eval/prf.png",
+            f"{DETECTION_RUN}/eval/prf.png",
             caption="../report/detection_prf.rst",
             category="Detection",
             subcategory="{variant}",
         ),
     log:
-        "logs/detection/{variant}/evaluate.log",
+        "logs/detection/{variant}/test.log",
     benchmark:
-        "benchmarks/detection/{variant}/evaluate.tsv"
+        "benchmarks/detection/{variant}/test.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: 1
@@ -148,28 +141,26 @@ rule evaluate_detection:
         mem_mb=2000,
         runtime=30,
     params:
+        data=get_cvat_store,
         scores=json.dumps(config["detection"]["score_thresholds"]),
         ious=json.dumps(config["detection"]["iou_thresholds"]),
     shell:
-        "visionflow detection evaluate --predictions {input.predictions:q}"
-        " --table {input.table:q} --labels {input.labels:q} --split {input.split:q}"
+        "visionflow detection test --predictions {input.predictions:q} --data {params.data:q}"
         " --score-thresholds {params.scores:q} --iou-thresholds {params.ious:q}"
-        " --name {wildcards.variant} --grid {output.grid:q} --coco {output.coco:q} --figure {output.figure:q}"
-        " > {log:q} 2>&1"
+        " --name {wildcards.variant} --grid {output.grid:q} --coco {output.coco:q}"
+        " --figure {output.figure:q} 2>&1 | tee {log:q}"
 
 
-rule auto_annotate_detection:
+rule annotate_detection:
     input:
-        predictions="results/detection/{variant}/eval/predictions.parquet",
-        table=CVAT_TABLE,
-        labels=CVAT_LABELS,
-        split=CVAT_SPLIT,
+        predictions=f"{DETECTION_RUN}/eval/predictions.parquet",
+        store=CVAT_STORE,
     output:
-        directory("results/detection/{variant}/auto_annotation"),
+        directory(f"{DETECTION_RUN}/auto_annotation"),
     log:
-        "logs/detection/{variant}/auto_annotate.log",
+        "logs/detection/{variant}/annotate.log",
     benchmark:
-        "benchmarks/detection/{variant}/auto_annotate.tsv"
+        "benchmarks/detection/{variant}/annotate.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: 1
@@ -177,27 +168,20 @@ rule auto_annotate_detection:
         mem_mb=2000,
         runtime=30,
     params:
+        data=get_cvat_store,
         threshold=config["detection"]["auto_annotation"]["threshold"],
         iou=config["detection"]["auto_annotation"]["iou"],
     shell:
         "visionflow detection auto-annotate --predictions {input.predictions:q}"
-        " --table {input.table:q} --labels {input.labels:q} --split {input.split:q}"
-        " --threshold {params.threshold} --iou {params.iou} --out {output:q} > {log:q} 2>&1"
+        " --data {params.data:q} --threshold {params.threshold} --iou {params.iou}"
+        " --out {output:q} 2>&1 | tee {log:q}"
 
 
-rule compare_detection:
+rule summarize_detection:
     input:
-        grids=expand(
-            "results/detection/{variant}/eval/prf.csv",
-            variant=get_detection_variants(),
-        ),
-        cocos=expand(
-            "results/detection/{variant}/eval/coco.json",
-            variant=get_detection_variants(),
-        ),
-        metrics=expand(
-            "results/detection/{variant}/metrics.csv", variant=get_detection_variants()
-        ),
+        grids=expand(f"{DETECTION_RUN}/eval/prf.csv", variant=DETECTION_VARIANTS),
+        cocos=expand(f"{DETECTION_RUN}/eval/coco.json", variant=DETECTION_VARIANTS),
+        metrics=expand(f"{DETECTION_RUN}/metrics.csv", variant=DETECTION_VARIANTS),
     output:
         figure=report(
             "results/detection/comparison.png",
@@ -215,9 +199,9 @@ rule compare_detection:
             category="Detection",
         ),
     log:
-        "logs/detection/compare.log",
+        "logs/detection/summarize.log",
     benchmark:
-        "benchmarks/detection/compare.tsv"
+        "benchmarks/detection/summarize.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: 1
@@ -225,12 +209,12 @@ rule compare_detection:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=lambda wildcards, input: [os.path.dirname(m) for m in input.metrics],
+        runs=folders("metrics"),
     shell:
-        "visionflow detection compare --runs {params.runs:q} --figure {output.figure:q}"
-        " --summary {output.summary:q} --loss {output.loss:q} > {log:q} 2>&1"
+        "visionflow detection summarize --runs {params.runs:q} --figure {output.figure:q}"
+        " --out {output.summary:q} --loss {output.loss:q} 2>&1 | tee {log:q}"
 
 
 rule detection_all:
     input:
-        get_detection_outputs(),
+        detection_outputs(),

@@ -1,6 +1,9 @@
+include: "helpers/grasp.smk"
+
+
 rule train_grasp:
     input:
-        prepared_jacquard(*JACQUARD_ARRAYS),
+        JACQUARD_STORE,
     output:
         metrics="results/grasp/{task}/metrics.csv",
         final="results/grasp/{task}/checkpoints/final.ckpt",
@@ -17,8 +20,8 @@ rule train_grasp:
         mem_mb=config["grasp"]["mem_mb"],
         runtime=config["grasp"]["runtime"],
     params:
-        data=lambda wildcards, input: os.path.dirname(input[0]),
-        run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
+        data=folder(),
+        run_dir=folder("metrics", of="output"),
         settings=get_grasp_settings,
     shell:
         "visionflow --threads {threads} grasp train --data {params.data:q}"
@@ -27,7 +30,7 @@ rule train_grasp:
 
 rule test_grasp:
     input:
-        prepared_jacquard(*JACQUARD_ARRAYS),
+        JACQUARD_STORE,
         ckpt="results/grasp/{task}/checkpoints/final.ckpt",
     output:
         "results/grasp/{task}/eval/{split}.json",
@@ -43,17 +46,17 @@ rule test_grasp:
         mem_mb=config["grasp"]["mem_mb"],
         runtime=60,
     params:
-        data=lambda wildcards, input: os.path.dirname(input[0]),
+        data=folder(),
         batch_size=16,
     shell:
         "visionflow --threads {threads} grasp test --ckpt {input.ckpt:q}"
         " --data {params.data:q} --split {wildcards.split}"
-        " --batch-size {params.batch_size} --out {output:q} > {log:q} 2>&1"
+        " --batch-size {params.batch_size} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule vis_grasp:
     input:
-        prepared_jacquard(*JACQUARD_ARRAYS),
+        JACQUARD_STORE,
         ckpt="results/grasp/{task}/checkpoints/final.ckpt",
     output:
         predictions=report(
@@ -73,16 +76,16 @@ rule vis_grasp:
         mem_mb=2000,
         runtime=10,
     params:
-        data=lambda wildcards, input: os.path.dirname(input[0]),
+        data=folder(),
         samples=config["grasp"]["vis_samples"],
     shell:
         "visionflow grasp vis --ckpt {input.ckpt:q} --data {params.data:q}"
-        " --samples {params.samples} --out {output.predictions:q} > {log:q} 2>&1"
+        " --samples {params.samples} --out {output.predictions:q} 2>&1 | tee {log:q}"
 
 
-rule confusion_cls:
+rule plot_grasp_confusion:
     input:
-        prepared_jacquard(*JACQUARD_ARRAYS),
+        JACQUARD_STORE,
         ckpt="results/grasp/cls/checkpoints/final.ckpt",
     output:
         report(
@@ -92,9 +95,9 @@ rule confusion_cls:
             subcategory="cls",
         ),
     log:
-        "logs/grasp/confusion_cls.log",
+        "logs/grasp/plot_confusion.log",
     benchmark:
-        "benchmarks/grasp/confusion_cls.tsv"
+        "benchmarks/grasp/plot_confusion.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: 1
@@ -102,10 +105,10 @@ rule confusion_cls:
         mem_mb=2000,
         runtime=10,
     params:
-        data=lambda wildcards, input: os.path.dirname(input[0]),
+        data=folder(),
     shell:
         "visionflow grasp confusion --ckpt {input.ckpt:q} --data {params.data:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule plot_grasp:
@@ -138,10 +141,10 @@ rule plot_grasp:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=lambda wildcards, input: [os.path.dirname(m) for m in input.metrics],
+        runs=folders("metrics"),
     shell:
         "visionflow grasp plot --runs {params.runs:q} --accuracy {output.accuracy:q}"
-        " --loss {output.loss:q} > {log:q} 2>&1"
+        " --loss {output.loss:q} 2>&1 | tee {log:q}"
 
 
 rule summarize_grasp:
@@ -172,7 +175,12 @@ rule summarize_grasp:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=lambda wildcards, input: [os.path.dirname(c) for c in input.configs],
+        runs=folders("configs"),
     shell:
         "visionflow grasp summarize --runs {params.runs:q} --out {output.csv:q}"
-        " --markdown {output.markdown:q} > {log:q} 2>&1"
+        " --markdown {output.markdown:q} 2>&1 | tee {log:q}"
+
+
+rule grasp_all:
+    input:
+        grasp_outputs(),

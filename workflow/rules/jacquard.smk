@@ -1,9 +1,12 @@
+include: "helpers/jacquard.smk"
+
+
 rule prepare_jacquard:
     input:
         unpack(get_jacquard_relabel),
         root=get_jacquard_root,
     output:
-        prepared_jacquard(*JACQUARD_ARRAYS),
+        JACQUARD_STORE,
         skipped=f"{PREPARED_JACQUARD}/skipped.csv",
     log:
         "logs/jacquard/prepare.log",
@@ -16,15 +19,11 @@ rule prepare_jacquard:
         mem_mb=8000,
         runtime=240,
     params:
-        out=lambda wildcards, output: os.path.dirname(output.skipped),
+        out=folder("skipped", of="output"),
         classes=config["jacquard"]["classes"],
         size=config["jacquard"]["size"],
         on_bad_sample=config["on_bad_sample"],
-        relabel=lambda wildcards, input: (
-            f"--relabel {shlex.quote(input.relabel)}"
-            if "relabel" in input.keys()
-            else ""
-        ),
+        relabel=optional("--relabel", "relabel"),
     shell:
         "visionflow jacquard prepare --root {input.root:q} --out {params.out:q} {params.relabel}"
         " --classes {params.classes:q} --size {params.size}"

@@ -1,3 +1,6 @@
+include: "helpers/miniimagenet.smk"
+
+
 rule prepare_miniimagenet:
     input:
         get_miniimagenet_root,
@@ -17,7 +20,7 @@ rule prepare_miniimagenet:
         mem_mb=4000,
         runtime=240,
     params:
-        out=lambda wildcards, output: os.path.dirname(output.manifest),
+        out=folder("manifest", of="output"),
         short_side=config["miniimagenet"]["short_side"],
         on_bad_sample=config["on_bad_sample"],
     shell:

@@ -1,3 +1,6 @@
+include: "helpers/saliency.smk"
+
+
 rule prepare_saliency:
     input:
         root=config["saliency"]["root"],
@@ -14,7 +17,7 @@ rule prepare_saliency:
         mem_mb=config["saliency"]["mem_mb"],
         runtime=60,
     params:
-        out=lambda wildcards, output: os.path.dirname(output[0]),
+        out=folder(of="output"),
         size=config["saliency"]["size"],
         splits=config["saliency"]["splits"],
         seed=config["seed"],
@@ -25,7 +28,7 @@ rule prepare_saliency:
         " --on-bad-sample {params.on_bad_sample} --workers {threads} 2>&1 | tee {log:q}"
 
 
-rule saliency_stage:
+rule train_saliency:
     input:
         unpack(get_saliency_stage_inputs),
     output:
@@ -43,26 +46,18 @@ rule saliency_stage:
         mem_mb=config["saliency"]["mem_mb"],
         runtime=config["saliency"]["runtime"],
     params:
-        store=lambda wildcards, input: os.path.dirname(input.store[0]),
-        run_dir=lambda wildcards, output: os.path.dirname(output.export),
+        data=folder("store"),
+        run_dir=folder("export", of="output"),
         settings=get_saliency_settings,
-        previous=lambda wildcards, input: (
-            f"--previous {shlex.quote(input.previous)}"
-            if "previous" in input.keys()
-            else ""
-        ),
-        weights=lambda wildcards, input: (
-            f"--weights {' '.join(shlex.quote(w) for w in input.weights)}"
-            if "weights" in input.keys()
-            else ""
-        ),
+        previous=optional("--previous", "previous"),
+        weights=optional("--weights", "weights"),
     shell:
-        "visionflow --threads {threads} saliency stage {wildcards.saliency_stage}"
-        " --store {params.store:q} --run-dir {params.run_dir:q}"
+        "visionflow --threads {threads} saliency train {wildcards.saliency_stage}"
+        " --data {params.data:q} --run-dir {params.run_dir:q}"
         " --settings {params.settings:q} {params.previous} {params.weights} 2>&1 | tee {log:q}"
 
 
-rule saliency_test:
+rule test_saliency:
     input:
         SALIENCY_STORE,
         export=get_saliency_final,
@@ -86,17 +81,17 @@ rule saliency_test:
         mem_mb=config["saliency"]["mem_mb"],
         runtime=60,
     params:
-        store=lambda wildcards, input: os.path.dirname(input[0]),
+        data=folder(),
         split=config["saliency"]["test"]["split"],
         batch_size=config["saliency"]["test"]["batch_size"],
     shell:
         "visionflow --threads {threads} saliency test --export {input.export:q}"
-        " --store {params.store:q} --split {params.split} --batch-size {params.batch_size}"
+        " --data {params.data:q} --split {params.split} --batch-size {params.batch_size}"
         " --out {output.table:q} --figure {output.figure:q} --name {wildcards.point}"
         " 2>&1 | tee {log:q}"
 
 
-rule saliency_run:
+rule run_saliency:
     input:
         images=get_saliency_run_input,
         export=get_saliency_final,
@@ -129,7 +124,7 @@ rule saliency_run:
         " --figure {output.figure:q} --shown {params.shown} 2>&1 | tee {log:q}"
 
 
-rule saliency_summary:
+rule summarize_saliency:
     input:
         expand("results/saliency/{point}/test/metrics.csv", point=get_saliency_points()),
     output:
@@ -156,10 +151,10 @@ rule saliency_summary:
     params:
         grid=json.dumps(saliency_grid()),
     shell:
-        "visionflow saliency summary {input:q} --grid {params.grid:q}"
-        " --out {output.table:q} --figure {output.figure:q} > {log:q} 2>&1"
+        "visionflow saliency summarize {input:q} --grid {params.grid:q}"
+        " --out {output.table:q} --figure {output.figure:q} 2>&1 | tee {log:q}"
 
 
 rule saliency_all:
     input:
-        get_saliency_outputs(),
+        saliency_outputs(),

@@ -1,14 +1,17 @@
 # One job per entry of config["slr"]["runs"]; `--resources gpu=1` turns the list into a queue.
 
 
+include: "helpers/slr.smk"
+
+
 rule train_slr:
     input:
         prepared_wlasl("{wlasl_split}", *WLASL_STORE),
     output:
-        metrics="results/slr/{wlasl_split}/{slr_model}_{exp}/metrics.csv",
-        best="results/slr/{wlasl_split}/{slr_model}_{exp}/checkpoints/best.ckpt",
-        config="results/slr/{wlasl_split}/{slr_model}_{exp}/config.yaml",
-        data_info="results/slr/{wlasl_split}/{slr_model}_{exp}/data_info.json",
+        metrics=f"{SLR_RUN}/metrics.csv",
+        best=f"{SLR_RUN}/checkpoints/best.ckpt",
+        config=f"{SLR_RUN}/config.yaml",
+        data_info=f"{SLR_RUN}/data_info.json",
     log:
         "logs/slr/train_{wlasl_split}_{slr_model}_{exp}.log",
     benchmark:
@@ -21,8 +24,8 @@ rule train_slr:
         mem_mb=config["slr"]["mem_mb"],
         runtime=config["slr"]["runtime"],
     params:
-        data=lambda wildcards, input: os.path.dirname(input[0]),
-        run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
+        data=folder(),
+        run_dir=folder("metrics", of="output"),
         settings=get_slr_settings,
     shell:
         "visionflow --threads {threads} slr train --data {params.data:q}"
@@ -32,25 +35,25 @@ rule train_slr:
 rule test_slr:
     input:
         prepared_wlasl("{wlasl_split}", *WLASL_STORE),
-        best="results/slr/{wlasl_split}/{slr_model}_{exp}/checkpoints/best.ckpt",
-        metrics="results/slr/{wlasl_split}/{slr_model}_{exp}/metrics.csv",
-        data_info="results/slr/{wlasl_split}/{slr_model}_{exp}/data_info.json",
+        best=f"{SLR_RUN}/checkpoints/best.ckpt",
+        metrics=f"{SLR_RUN}/metrics.csv",
+        data_info=f"{SLR_RUN}/data_info.json",
     output:
-        result="results/slr/{wlasl_split}/{slr_model}_{exp}/results/best_val_loss.json",
+        result=f"{SLR_RUN}/results/best_val_loss.json",
         bargraph=report(
-            "results/slr/{wlasl_split}/{slr_model}_{exp}/results/best_test-bargraph.png",
+            f"{SLR_RUN}/results/best_test-bargraph.png",
             caption="../report/slr_bargraph.rst",
             category="SLR",
             subcategory="{wlasl_split} {slr_model}_{exp}",
         ),
         confmat=report(
-            "results/slr/{wlasl_split}/{slr_model}_{exp}/results/best_test-confmat.png",
+            f"{SLR_RUN}/results/best_test-confmat.png",
             caption="../report/slr_confmat.rst",
             category="SLR",
             subcategory="{wlasl_split} {slr_model}_{exp}",
         ),
         heatmap=report(
-            "results/slr/{wlasl_split}/{slr_model}_{exp}/results/best_test-heatmap.png",
+            f"{SLR_RUN}/results/best_test-heatmap.png",
             caption="../report/slr_heatmap.rst",
             category="SLR",
             subcategory="{wlasl_split} {slr_model}_{exp}",
@@ -67,12 +70,12 @@ rule test_slr:
         mem_mb=config["slr"]["mem_mb"],
         runtime=120,
     params:
-        data=lambda wildcards, input: os.path.dirname(input[0]),
-        run_dir=lambda wildcards, input: os.path.dirname(input.metrics),
+        data=folder(),
+        run_dir=folder("metrics"),
         batch_size=config["slr"]["eval_batch_size"],
     shell:
         "visionflow --threads {threads} slr test full {params.run_dir:q}"
-        " --data {params.data:q} --batch-size {params.batch_size} > {log:q} 2>&1"
+        " --data {params.data:q} --batch-size {params.batch_size} 2>&1 | tee {log:q}"
 
 
 rule plot_slr:
@@ -102,15 +105,16 @@ rule plot_slr:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=get_slr_run_dirs(),
+        runs=folders("metrics"),
     shell:
         "visionflow slr plot --runs {params.runs:q} --top1 {output.top1:q}"
-        " --loss {output.loss:q} --shuffled {output.shuffled:q} > {log:q} 2>&1"
+        " --loss {output.loss:q} --shuffled {output.shuffled:q} 2>&1 | tee {log:q}"
 
 
 rule summarize_slr:
     input:
-        expand("{run}/results/best_val_loss.json", run=get_slr_run_dirs()),
+        metrics=expand("{run}/metrics.csv", run=get_slr_run_dirs()),
+        results=expand("{run}/results/best_val_loss.json", run=get_slr_run_dirs()),
     output:
         report(
             "results/slr/summary.csv",
@@ -128,11 +132,11 @@ rule summarize_slr:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=get_slr_run_dirs(),
+        runs=folders("metrics"),
     shell:
-        "visionflow slr summarize --runs {params.runs:q} --out {output:q} > {log:q} 2>&1"
+        "visionflow slr summarize --runs {params.runs:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule slr_all:
     input:
-        get_slr_figures(),
+        slr_outputs(),

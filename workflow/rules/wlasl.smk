@@ -1,3 +1,6 @@
+include: "helpers/wlasl.smk"
+
+
 rule prepare_wlasl:
     input:
         get_wlasl_root,
@@ -15,7 +18,7 @@ rule prepare_wlasl:
         mem_mb=8000,
         runtime=480,
     params:
-        out=lambda wildcards, output: os.path.dirname(output.skipped),
+        out=folder("skipped", of="output"),
         index=lambda wildcards, input: os.path.join(input[0], config["wlasl"]["index"]),
         videos=lambda wildcards, input: os.path.join(
             input[0], config["wlasl"]["videos"]

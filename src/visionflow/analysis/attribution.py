@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from captum.attr import GuidedBackprop
 from torch import Tensor, nn
+
+from visionflow.io import BadInputError
 
 
 class _Reached(Exception):
@@ -88,9 +91,16 @@ def total_variation(image: Tensor) -> Tensor:
 
 
 def maximise_activation(
-    filters: LayerFilters, filter_indices: Sequence[int], shape: Sequence[int], steps: int,
-    lr: float, momentum: float, tv_weight: float, l2_weight: float, seed: int,
-) -> Tensor:  # fmt: skip
+    filters: LayerFilters,
+    filter_indices: Sequence[int],
+    shape: Sequence[int],
+    steps: int,
+    lr: float,
+    momentum: float,
+    tv_weight: float,
+    l2_weight: float,
+    seed: int,
+) -> Tensor:
     """One input per filter, optimised from seeded noise to maximise the filter's mean
     activation, with total-variation and L2 penalties on the image."""
     generator = torch.Generator().manual_seed(seed)
@@ -106,3 +116,29 @@ def maximise_activation(
         loss.backward()
         optimiser.step()
     return images.detach()
+
+
+def _filters(model: nn.Module, layer: str) -> LayerFilters:
+    try:
+        return LayerFilters(model, layer)
+    except KeyError as exc:
+        raise BadInputError(layer, exc.args[0]) from exc
+
+
+def guided_backprop_maps(
+    model: nn.Module, inputs: Tensor, layer: str, count: int
+) -> dict[int, np.ndarray]:
+    """Filter -> (B, H, W) guided-backprop maps in [0, 1] of the `count` strongest filters."""
+    explained = _filters(model, layer)
+    chosen = strongest_filters(explained, inputs, count)
+    return {i: saliency_gray(guided_backprop(explained, inputs, i)) for i in chosen}
+
+
+def maximised_inputs(
+    model: nn.Module, layer: str, count: int, **options: Any
+) -> tuple[Tensor, list[int]]:
+    """Inputs maximising each of the first `count` filters of `layer`, and those filters
+    (`options`: the shape, steps and optimiser settings of `maximise_activation`)."""
+    excited = _filters(model, layer)
+    chosen = list(range(min(count, excited.layer.out_channels)))
+    return maximise_activation(excited, chosen, **options), chosen

@@ -8,10 +8,13 @@ from typing import Any
 
 import numpy as np
 import open_clip
+import pandas as pd
 import torch
 from PIL import Image
 
+from visionflow.data.jacquard.store import PackedJacquard
 from visionflow.io import BadInputError, safe_torch_load
+from visionflow.metrics.classification import confusion_counts, topk_correct
 
 
 def load_clip(arch: str, weights: Path, arch_config: Path | None = None) -> tuple[Any, ...]:
@@ -40,9 +43,14 @@ def load_clip(arch: str, weights: Path, arch_config: Path | None = None) -> tupl
 
 @torch.no_grad()
 def zero_shot_probabilities(
-    model: Any, preprocess: Callable, tokenizer: Callable, images: Iterable[np.ndarray],
-    prompts: Sequence[str], batch_size: int = 32, progress: Callable = iter,
-) -> np.ndarray:  # fmt: skip
+    model: Any,
+    preprocess: Callable,
+    tokenizer: Callable,
+    images: Iterable[np.ndarray],
+    prompts: Sequence[str],
+    batch_size: int = 32,
+    progress: Callable = iter,
+) -> np.ndarray:
     """(images, prompts) softmax over the scaled cosine similarities, as CLIP classifies."""
     text = model.encode_text(tokenizer(list(prompts)))
     text = text / text.norm(dim=-1, keepdim=True)
@@ -62,3 +70,53 @@ def zero_shot_probabilities(
     if batch:
         flush()
     return torch.cat(rows).numpy() if rows else np.empty((0, len(prompts)))
+
+
+def label_views(
+    model: Any,
+    preprocess: Callable,
+    tokenizer: Callable,
+    data_dir: Path,
+    splits: Sequence[str],
+    prompts_of: Callable[[str], str],
+    batch_size: int,
+    progress: Callable = iter,
+) -> tuple[pd.DataFrame, np.ndarray, list[str], list[np.ndarray]]:
+    """Zero-shot labels of every view of `splits` of a prepared Jacquard store.
+
+    Returns the views (id, split, class, label, predicted, confidence), their probabilities
+    over the class prompts (`prompts_of(class name)`), the class names and the RGB images.
+    """
+    frames, images = [], []
+    for split in splits:
+        views = PackedJacquard(data_dir, split)
+        frames.append(views.rows[["id", "split", "class", "label"]])
+        images += [views[i]["rgb"] for i in range(len(views))]
+    table = pd.concat(frames, ignore_index=True)
+    classes = [views.classes[label] for label in sorted(views.classes)]
+    prompts = [prompts_of(name) for name in classes]
+    probs = zero_shot_probabilities(
+        model, preprocess, tokenizer, images, prompts, batch_size, progress
+    )
+    table = table.assign(
+        predicted=[classes[p] for p in probs.argmax(axis=1)], confidence=probs.max(axis=1)
+    )
+    return table, probs, classes, images
+
+
+def label_metrics(
+    table: pd.DataFrame, probs: np.ndarray, classes: Sequence[str], prompts: Sequence[str]
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Top-1/top-5 against the stored labels, per-class top-1, the prompts; and the confusion."""
+    labels = torch.tensor(table["label"].to_numpy())
+    top1, top5 = topk_correct(torch.from_numpy(probs), labels, (1, 5)).tolist()
+    counts = confusion_counts(torch.from_numpy(probs.argmax(axis=1)), labels, len(classes))
+    per_class = np.diag(counts) / np.maximum(counts.sum(axis=1), 1)
+    metrics = {
+        "images": len(table),
+        "top1": top1 / len(table),
+        "top5": top5 / len(table),
+        "prompts": dict(zip(classes, prompts, strict=True)),
+        "per_class_top1": dict(zip(classes, per_class.tolist(), strict=True)),
+    }
+    return metrics, counts

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import kendalltau
+
+from visionflow.analysis.activations import spatial_max_activations
+from visionflow.analysis.samples import ModelSample
+from visionflow.io import atomic_path
 
 
 def centre_channels(activations: np.ndarray) -> np.ndarray:
@@ -44,3 +49,25 @@ def tau_table(first: Mapping[str, np.ndarray], second: Mapping[str, np.ndarray])
 def layer_similarities(activations: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """layer -> RSM, in the order of `activations`."""
     return {name: similarity_matrix(values) for name, values in activations.items()}
+
+
+def save_activations(sample: ModelSample, batch_size: int, path: Path) -> None:
+    """The spatial-max activations of the sample's layers, its labels and classes, as .npz."""
+    batches = ((chunk,) for chunk in sample.inputs.split(batch_size))
+    layers = spatial_max_activations(sample.model, batches, sample.layers)
+    arrays = {f"layer/{name}": values for name, values in layers.items()}
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(
+            handle,
+            labels=sample.labels,
+            classes=np.array(sample.classes),
+            layers=np.array(sample.layers),
+            **arrays,
+        )
+
+
+def load_activations(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """(layer -> activations, labels, class names) of a `save_activations` file."""
+    with np.load(path) as stored:
+        layers = {str(name): stored[f"layer/{name}"] for name in stored["layers"]}
+        return layers, stored["labels"], [str(c) for c in stored["classes"]]

@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from visionflow.io import atomic_path
+from visionflow.analysis.samples import ModelSample
+from visionflow.io import BadInputError, atomic_path
 
 Value = Callable[[Sequence[int]], float]  # removed filters -> accuracy
 
@@ -98,9 +99,15 @@ def tmc_iteration(
 
 
 def run_shard(
-    state: Path, value: Value, filters: int, chosen: np.ndarray, iterations: int,
-    seed: Sequence[int], stop: Truncation, progress: Callable = iter,
-) -> np.ndarray:  # fmt: skip
+    state: Path,
+    value: Value,
+    filters: int,
+    chosen: np.ndarray,
+    iterations: int,
+    seed: Sequence[int],
+    stop: Truncation,
+    progress: Callable = iter,
+) -> np.ndarray:
     """Append iterations to the `state` file until it holds `iterations`; resumes from it.
 
     Iteration i draws its order from (*seed, i), so a resumed shard equals an uninterrupted one.
@@ -142,8 +149,16 @@ def summarize(marginals: np.ndarray, r: float, delta: float, top_k: int) -> pd.D
         chosen = (mean - bound < threshold) & (threshold < mean + bound)
     else:
         chosen = np.ones(len(mean), dtype=bool)
-    return pd.DataFrame({"filter": np.arange(len(mean)), "value": mean, "variance": variance,
-                         "count": count, "bound": bound, "chosen": chosen})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "filter": np.arange(len(mean)),
+            "value": mean,
+            "variance": variance,
+            "count": count,
+            "bound": bound,
+            "chosen": chosen,
+        }
+    )
 
 
 def exact_shapley(value: Value, filters: int) -> np.ndarray:
@@ -163,3 +178,55 @@ def exact_shapley(value: Value, filters: int) -> np.ndarray:
             weight = math.factorial(size) * math.factorial(filters - size - 1)
             phi[player] += weight * (kept_value[mask | 1 << player] - kept_value[mask])
     return phi / math.factorial(filters)
+
+
+def stacked_marginals(paths: Sequence[Path]) -> np.ndarray:
+    """The marginals of shard files, one row per iteration, in the order given."""
+    return np.vstack([np.load(path)["marginals"] for path in paths])
+
+
+def bounds_history(
+    marginals: np.ndarray, r: float, delta: float, top_k: int, shown: int = 5
+) -> pd.DataFrame:
+    """The bounds of the `shown` highest-valued filters after 2, 3, ... iterations."""
+    summary = summarize(marginals, r, delta, top_k)
+    top = summary.sort_values("value", ascending=False)["filter"].head(shown).tolist()
+    steps = range(2, len(marginals) + 1)
+    return pd.DataFrame(
+        [summarize(marginals[:n], r, delta, top_k)["bound"][top] for n in steps],
+        index=pd.Index(steps, name="iterations"),
+    )
+
+
+def shard(
+    sample: ModelSample,
+    layer: str,
+    batch_size: int,
+    chosen_from: Path | None,
+    iterations: int,
+    seed: Sequence[int],
+    stop: Truncation,
+    out: Path,
+    progress: Callable = iter,
+) -> None:
+    """One shard's TMC iterations over `layer`'s filters into `out` (marginals .npz).
+
+    Only filters the previous round's summary (`chosen_from`) left open are sampled; the
+    shard resumes from its `<out>.state.npz` after a kill and removes it when done.
+    """
+    try:
+        value, filters = model_value(
+            sample.model, layer, sample.inputs, sample.accuracy, batch_size
+        )
+    except KeyError as exc:
+        raise BadInputError(layer, exc.args[0]) from exc
+    if chosen_from:
+        chosen = pd.read_csv(chosen_from)["chosen"].to_numpy(bool)
+    else:
+        chosen = np.ones(filters, dtype=bool)
+    iterations = iterations if chosen.sum() > 1 else 0  # top k already identified
+    state = out.with_name(out.stem + ".state.npz")
+    marginals = run_shard(state, value, filters, chosen, iterations, seed, stop, progress)
+    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, marginals=marginals)
+    state.unlink(missing_ok=True)

@@ -239,20 +239,19 @@ def prepare(
 
 
 class PackedImages(PackedSplit):
-    """One split of a prepared store; images are sliced from a lazily opened memory map."""
+    """One split of a prepared MiniImageNet store; images are sliced from one flat uint8 array."""
 
-    def __init__(self, prepared_dir: Path, split: str) -> None:
-        prepared_dir = Path(prepared_dir)
-        manifest_path = prepared_dir / "manifest.parquet"
-        self.array_path = prepared_dir / f"{split}.npy"
-        self.require(manifest_path, self.array_path)
-        manifest = pd.read_parquet(manifest_path)
-        rows = manifest[manifest["split"] == split]
-        self.labels: np.ndarray = rows["label"].to_numpy(np.int64)
-        self._offsets = rows["offset"].to_numpy(np.int64)
-        self._shapes = rows[["height", "width"]].to_numpy(np.int64)
-        train = manifest[manifest["split"] == "train"].drop_duplicates("label")
+    def __init__(self, prepared_dir: str | Path, split: str) -> None:
+        super().__init__(prepared_dir, split)
+        self.array_path = self.prepared_dir / f"{split}.npy"
+        self.labels: np.ndarray = self.rows["label"].to_numpy(np.int64)
+        self._offsets = self.rows["offset"].to_numpy(np.int64)
+        self._shapes = self.rows[["height", "width"]].to_numpy(np.int64)
+        train = self.manifest[self.manifest["split"] == "train"].drop_duplicates("label")
         self.classes: list[str] = train.sort_values("label")["wnid"].tolist()
+
+    def files(self, split: str) -> list[str]:
+        return [f"{split}.npy"]
 
     def _open_maps(self) -> np.ndarray:
         """The split's flat uint8 array, memory-mapped and checked against the manifest."""

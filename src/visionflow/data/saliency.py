@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
 from visionflow.data.conversion import POLICIES, Problem, progress, reject, worker_pool
+from visionflow.data.store import PackedSplit
 from visionflow.io import BadInputError, atomic_directory, sha256_file, write_json, write_table
 
 SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
@@ -183,66 +183,42 @@ def prepare(
     return manifest
 
 
-class SaliencyStore(Dataset):
-    """One split of a prepared store; items are (image (3, H, W), {task: map (H, W)}, {task: has}).
+class PackedSaliency(PackedSplit):
+    """One split of a prepared saliency store; items are (image (3, H, W), {task: map (H, W)},
+    {task: has}) of the chosen `tasks` (default: every task of the store).
 
-    Images and maps are uint8 memory maps over all stored rows (`ids` index them), opened on
-    first use in each process and dropped when the store is pickled.
+    Images and maps are uint8 memory maps over all stored rows (`ids` index them).
     """
 
-    def __init__(self, out_dir: Path, split: str, tasks: Sequence[str] | None = None) -> None:
-        self.root = Path(out_dir)
+    def __init__(self, prepared_dir: str | Path, split: str, tasks: Sequence[str] | None = None):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        path = self.root / "manifest.parquet"
-        if not path.is_file():
-            raise BadInputError(path, "prepared store file does not exist")
-        manifest = pd.read_parquet(path)
-        stored = [c.removeprefix("has_") for c in manifest.columns if c.startswith("has_")]
+        super().__init__(prepared_dir, split)
+        stored = [c.removeprefix("has_") for c in self.manifest.columns if c.startswith("has_")]
         self.tasks: list[str] = list(stored if tasks is None else tasks)
         unknown = sorted(set(self.tasks) - set(stored))
         if unknown:
             raise ValueError(f"unknown tasks {unknown}; the store has {stored}")
-        rows = manifest[manifest["split"] == split]
-        self.ids: np.ndarray = rows["id"].to_numpy(np.int64)
-        self.names: list[str] = rows["name"].tolist()
-        self.has: np.ndarray = rows[[f"has_{t}" for t in self.tasks]].to_numpy(bool)
-        self._total = len(manifest)
-        self._arrays: dict[str, np.ndarray] | None = None
+        self.ids: np.ndarray = self.rows["id"].to_numpy(np.int64)
+        self.names: list[str] = self.rows["name"].tolist()
+        self.has: np.ndarray = self.rows[[f"has_{t}" for t in self.tasks]].to_numpy(bool)
 
-    def _load(self, path: Path) -> np.ndarray:
-        """A memory-mapped store array with one row per manifest row; BadInputError otherwise."""
-        try:
-            array = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as exc:  # missing, truncated or not an .npy file
-            raise BadInputError(path, f"unreadable store array ({exc})") from exc
-        if len(array) != self._total:
-            raise BadInputError(path, f"expected {self._total} rows, found {array.shape}")
-        return array
+    def files(self, split: str) -> list[str]:
+        return ["images.npy"]
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """{"images": (N, H, W, 3), task: (N, H, W)} memory maps, opened on first use."""
-        if self._arrays is None:
-            paths = {"images": self.root / "images.npy"}
-            paths |= {task: self.root / "maps" / f"{task}.npy" for task in self.tasks}
-            self._arrays = {key: self._load(path) for key, path in paths.items()}
-        return self._arrays
+    def _open_maps(self) -> dict[str, np.ndarray]:
+        """{"images": (N, H, W, 3), task: (N, H, W)} over every stored row."""
+        names = {"images": "images.npy"} | {task: f"maps/{task}.npy" for task in self.tasks}
+        return {key: self.load_array(name, self.total) for key, name in names.items()}
 
     @property
     def images(self) -> np.ndarray:
         """All stored images, (N, H, W, 3) uint8, memory-mapped."""
-        return self.arrays()["images"]
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the memory maps; each process opens its own."""
-        return {**self.__dict__, "_arrays": None}
-
-    def __len__(self) -> int:
-        return len(self.ids)
+        return self.maps()["images"]
 
     def __getitem__(self, index: int) -> Sample:
         row = int(self.ids[index])
-        arrays = self.arrays()
+        arrays = self.maps()
         image = torch.from_numpy(np.ascontiguousarray(arrays["images"][row].transpose(2, 0, 1)))
         maps = {task: torch.from_numpy(np.array(arrays[task][row])) for task in self.tasks}
         has = {task: bool(self.has[index, k]) for k, task in enumerate(self.tasks)}

@@ -264,22 +264,21 @@ def _manifest(stored: pd.DataFrame, size: int) -> pd.DataFrame:
 
 
 class PackedClips(PackedSplit):
-    """One split (train/val/test) of a prepared store; clips are sliced from a memory map."""
+    """One split (train/val/test) of a prepared WLASL store; clips are sliced from clips.bin."""
 
-    def __init__(self, prepared_dir: Path, split: str) -> None:
-        prepared_dir = Path(prepared_dir)
-        paths = [prepared_dir / n for n in ("manifest.parquet", "info.json", "clips.bin")]
-        self.require(*paths)
-        manifest = pd.read_parquet(paths[0])
-        info = json.loads(paths[1].read_text())
-        self.clips_path = paths[2]
+    def __init__(self, prepared_dir: str | Path, split: str) -> None:
+        super().__init__(prepared_dir, split)
+        info = json.loads((self.prepared_dir / "info.json").read_text())
+        self.clips_path = self.prepared_dir / "clips.bin"
         self.size: int = info["frame_size"]
         self.classes: list[str] = info["classes"]
-        rows = manifest[manifest["split"] == split]
-        self.ids: list[str] = rows["id"].tolist()
-        self.labels: np.ndarray = rows["label"].to_numpy(np.int64)
-        self.frames: np.ndarray = rows["frames"].to_numpy(np.int64)
-        self._offsets = rows["offset"].to_numpy(np.int64)
+        self.ids: list[str] = self.rows["id"].tolist()
+        self.labels: np.ndarray = self.rows["label"].to_numpy(np.int64)
+        self.frames: np.ndarray = self.rows["frames"].to_numpy(np.int64)
+        self._offsets = self.rows["offset"].to_numpy(np.int64)
+
+    def files(self, split: str) -> list[str]:
+        return ["info.json", "clips.bin"]
 
     def _open_maps(self) -> np.ndarray:
         """clips.bin as flat uint8, checked to hold every clip of the manifest."""

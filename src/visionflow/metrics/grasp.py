@@ -1,11 +1,8 @@
 """NeuroVis map loss and grasp/class accuracy as pure functions of tensors and arrays.
 
-A map is (6, H, W) (or (B, 6, H, W) for batches). For grasping, pixel (y, x) encodes the
-covering grasp with the nearest centre: channel 0/1 the centre offset (gx - x) / H, (gy - y) / H;
-2 the angle (deg + 90) / 180; 3 the width / H; 4 the jaw size h as 2 * h / (H * 100 / 1024) - 1
-(Jacquard's h / 100 at 1024 px, mapped to [-1, 1]); 5 the confidence. For classification,
-channels 0-4 hold +1 for the class and -1 otherwise. Rectangles are (cx, cy, angle_deg, w, h)
-in map pixels, w along the angle (image axes, y down) and h across it.
+Maps are (6, H, W) (or (B, 6, H, W) batches) in the network's normalised encoding
+(`data.jacquard.grasp_maps`). For classification, channels 0-4 hold +1 for the class and -1
+otherwise, channel 5 the confidence.
 """
 
 from __future__ import annotations
@@ -16,8 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from visionflow.data.jacquard.grasp_maps import decode_best_grasp, rectangle_corners
+
 EPS = 1e-5
-JAW_SCALE = 100 / 1024  # jaw-size unit as a fraction of the image side
 IOU_THRESHOLD = 0.25
 ANGLE_THRESHOLD = 30.0
 
@@ -43,18 +41,6 @@ def double_log_loss(pred: Tensor, target: Tensor) -> Tensor:
     right = -torch.log(1 + (g - o) / (1 - g + EPS))
     params = torch.where(o < g, left, right) * (t != 0).unsqueeze(1)
     return confidence.mean() + 2 * params.mean()
-
-
-def rectangle_corners(cx: float, cy: float, angle_deg: float, w: float, h: float) -> np.ndarray:
-    """The (4, 2) corners of a grasp rectangle, in the original's order."""
-    a = np.deg2rad(angle_deg)
-    along = np.array([np.cos(a), np.sin(a)]) * w / 2
-    across = np.array([-np.sin(a), np.cos(a)]) * h / 2
-    centre = np.array([cx, cy], dtype=float)
-    return np.stack(
-        [centre - along - across, centre + along - across, centre + along + across,
-         centre - along + across]
-    )  # fmt: skip
 
 
 def _area(poly: np.ndarray) -> float:
@@ -101,21 +87,6 @@ def angle_difference(a_deg: float, b_deg: float) -> float:
     """Difference of two grasp angles modulo 180 degrees, in [0, 90]."""
     d = abs(a_deg - b_deg) % 180.0
     return min(d, 180.0 - d)
-
-
-def decode_best_grasp(pred_map: Tensor | np.ndarray) -> tuple[float, float, float, float, float]:
-    """The rectangle (cx, cy, angle_deg, w, h) stored at the highest-confidence pixel."""
-    m = torch.as_tensor(pred_map).detach().float().cpu()
-    size = m.shape[-2]
-    y, x = divmod(int(m[5].argmax()), m.shape[-1])
-    dx, dy, angle, w, h = m[:5, y, x].tolist()
-    return (
-        x + dx * size,
-        y + dy * size,
-        angle * 180 - 90,
-        w * size,
-        (h / 2 + 0.5) * JAW_SCALE * size,
-    )
 
 
 def grasp_correct(pred_map: Tensor | np.ndarray, gt_rectangles: Tensor | np.ndarray) -> bool:

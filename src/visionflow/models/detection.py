@@ -13,12 +13,10 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN, resnet_
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 
 from visionflow.io import BadInputError, safe_torch_load
+from visionflow.models.catalog import DETECTION_BACKBONES, LIGHT_BACKBONE, RESNET_BACKBONES
 
 log = logging.getLogger(__name__)
 
-RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-LIGHT = "mobilenet_v3_small"
-BACKBONES = (*RESNETS, LIGHT)
 # The light detector: MobileNetV3-small stages at strides 8, 16 and 32 into a narrow FPN,
 # anchors sized for objects of 16-128 px and a small box head, fast enough for a CPU demo.
 LIGHT_STAGES = {"3": "0", "8": "1", "12": "2"}
@@ -58,7 +56,7 @@ def _resnet(name: str, weights: str | Path | None, trainable_layers: int) -> nn.
 
 def _light(weights: str | Path | None) -> nn.Module:
     features = torchvision.models.mobilenet_v3_small().features
-    state = imagenet_state(weights, LIGHT)
+    state = imagenet_state(weights, LIGHT_BACKBONE)
     if state is not None:
         _load(features, {k.removeprefix("features."): v for k, v in state.items()}, weights)
     return BackboneWithFPN(features, LIGHT_STAGES, LIGHT_CHANNELS, LIGHT_FPN_WIDTH)
@@ -76,10 +74,12 @@ def build_detector(
     Images are resized to `image_size` (short and long side); `weights` is a local file of
     the backbone's ImageNet classifier (random init with a warning when None).
     """
-    if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose from {', '.join(BACKBONES)}")
+    if backbone not in DETECTION_BACKBONES:
+        raise ValueError(
+            f"unknown backbone {backbone!r}; choose from {', '.join(DETECTION_BACKBONES)}"
+        )
     sizes = {"min_size": image_size, "max_size": image_size}
-    if backbone in RESNETS:
+    if backbone in RESNET_BACKBONES:
         return FasterRCNN(_resnet(backbone, weights, trainable_layers), num_classes + 1, **sizes)
     anchors = AnchorGenerator(((16,), (32,), (64,), (128,)), ((0.5, 1.0, 2.0),) * 4)
     return FasterRCNN(

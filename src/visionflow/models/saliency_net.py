@@ -17,14 +17,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from visionflow.io import BadInputError, safe_torch_load
+from visionflow.models.normalisation import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
 
 # The decoder of the original student network (conv7_3 ... conv10_2), before its 1x1 output conv.
 ORIGINAL_DECODER = (512, 256, 256, 128, 128, 64, 64)
 MOBILENET_BLOCKS = 19
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _stage(cin: int, cout: int, upsample: bool) -> nn.Sequential:

@@ -17,13 +17,10 @@ from torch import nn
 from torchvision.models import video
 
 from visionflow.io import BadInputError, safe_torch_load
+from visionflow.models import normalisation as statistics
+from visionflow.models.catalog import VIDEO_ARCHS
 
 log = logging.getLogger(__name__)
-
-
-KINETICS_NORM = ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
-IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-MVIT_NORM = ((0.45, 0.45, 0.45), (0.225, 0.225, 0.225))
 
 
 @dataclass(frozen=True)
@@ -36,28 +33,16 @@ class VideoArch:
     norm: tuple[tuple[float, ...], tuple[float, ...]]  # (mean, std) of 0-1 RGB
 
 
-ARCHS: dict[str, VideoArch] = {
-    "S3D": VideoArch(video.s3d, video.S3D_Weights.KINETICS400_V1, "classifier", KINETICS_NORM),
-    "R3D_18": VideoArch(video.r3d_18, video.R3D_18_Weights.KINETICS400_V1, "fc", KINETICS_NORM),
-    "R(2+1)D_18": VideoArch(
-        video.r2plus1d_18, video.R2Plus1D_18_Weights.KINETICS400_V1, "fc", KINETICS_NORM
-    ),
-    "Swin3D_T": VideoArch(
-        video.swin3d_t, video.Swin3D_T_Weights.KINETICS400_V1, "head", IMAGENET_NORM
-    ),
-    "Swin3D_S": VideoArch(
-        video.swin3d_s, video.Swin3D_S_Weights.KINETICS400_V1, "head", IMAGENET_NORM
-    ),
-    "Swin3D_B": VideoArch(
-        video.swin3d_b, video.Swin3D_B_Weights.KINETICS400_IMAGENET22K_V1, "head", IMAGENET_NORM
-    ),
-    "MViTv2_S": VideoArch(
-        video.mvit_v2_s, video.MViT_V2_S_Weights.KINETICS400_V1, "head", MVIT_NORM
-    ),
-    "MViTv1_B": VideoArch(
-        video.mvit_v1_b, video.MViT_V1_B_Weights.KINETICS400_V1, "head", MVIT_NORM
-    ),
-}
+def _resolve(builder: str, weights: str, head: str, norm: str) -> VideoArch:
+    """A catalog entry as torchvision objects."""
+    enum, member = weights.split(".")
+    return VideoArch(
+        getattr(video, builder), getattr(getattr(video, enum), member), head,
+        getattr(statistics, norm),
+    )  # fmt: skip
+
+
+ARCHS: dict[str, VideoArch] = {name: _resolve(*entry) for name, entry in VIDEO_ARCHS.items()}
 
 
 def _arch(name: str) -> VideoArch:

@@ -1,0 +1,4 @@
+"""The Jacquard grasping dataset: raw folders, the grasp-map codec, conversion, the packed store."""
+
+DEFAULT_CLASSES = ("Chair", "Lamp", "figurines", "plants", "pen+pencil")
+ARRAYS = ("rgb", "depth", "mask", "maps")  # the packed .npy arrays of a prepared store

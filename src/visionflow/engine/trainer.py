@@ -1,0 +1,174 @@
+"""Fit and evaluate with Lightning: resume, checkpoints, loggers, device policy."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+
+from visionflow.engine.callbacks import EpochMetricsWriter, RngStateKeeper
+from visionflow.engine.checkpoint_io import AtomicCheckpointIO
+from visionflow.io import BadInputError, copy_file, safe_torch_load
+
+log = logging.getLogger(__name__)
+
+
+def precision() -> str:
+    """bf16 mixed precision on a CUDA device that supports it, fp32 otherwise."""
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def parallelism(settings: dict[str, Any]) -> dict[str, Any]:
+    """`fit`'s devices/nodes/strategy from run settings (one device of any kind by default)."""
+    return {
+        "devices": settings.get("devices", "auto"),
+        "nodes": settings.get("nodes", 1),
+        "strategy": settings.get("strategy", "auto"),
+    }
+
+
+def resume_checkpoint(ckpt_dir: Path, hparams: dict[str, Any]) -> Path | None:
+    """The checkpoint to resume from: `last.ckpt` if it was written with the same
+    hyperparameters; if it is unreadable, the newest readable other checkpoint of this run.
+
+    State of other settings is removed (a fresh start). An unreadable `last.ckpt` with
+    nothing to fall back on stops the run rather than retrain over finished epochs.
+    """
+    last = ckpt_dir / "last.ckpt"
+    if not last.exists():
+        return None
+    try:
+        saved = safe_torch_load(last).get("hyper_parameters", {})
+    except BadInputError as exc:
+        return _fallback(ckpt_dir, hparams, exc)
+    if saved == hparams:
+        log.info("resuming from %s", last)
+        return last
+    log.warning("settings changed since %s was written; starting fresh", last)
+    shutil.rmtree(ckpt_dir)
+    return None
+
+
+def _fallback(ckpt_dir: Path, hparams: dict[str, Any], problem: BadInputError) -> Path:
+    """The newest readable checkpoint of the same run besides last.ckpt, or a clear stop."""
+    others = [p for p in ckpt_dir.glob("*.ckpt") if p.name != "last.ckpt"]
+    for path in sorted(others, key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            state = safe_torch_load(path)
+        except BadInputError:
+            continue
+        if state.get("hyper_parameters") == hparams and "loops" in state:
+            log.warning("%s; resuming from %s (epoch %d) instead", problem, path, state["epoch"])
+            return path
+    raise BadInputError(
+        problem.path,
+        f"{problem.problem}; no other checkpoint of this run to resume from (delete"
+        f" {ckpt_dir} to start over)",
+    )
+
+
+def fit(
+    module: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    run_dir: Path,
+    *,
+    epochs: int,
+    metrics: Sequence[str],
+    best_by: str | None,
+    best_mode: str = "max",
+    devices: int | str = "auto",
+    nodes: int = 1,
+    strategy: str = "auto",
+    callbacks: Sequence[L.Callback] = (),
+    loggers: Sequence[Logger] = (),
+    accumulate_grad_batches: int = 1,
+) -> Path:
+    """Train `module` into `run_dir`, resuming from its last checkpoint; returns the published one.
+
+    `metrics` are the names the module logs as `train/<name>` and `val/<name>`; `best_by`
+    is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
+    checkpoints/best.ckpt, or None to publish the final epoch's model as
+    checkpoints/final.ckpt. `callbacks` add experiment-specific behaviour, `loggers` go
+    beside the CSV and TensorBoard ones. `devices`,
+    `nodes` and `strategy` are Lightning's: several devices train data-parallel (DDP,
+    gloo on CPU, nccl on GPU); our sampler shards the data itself. Writes metrics.csv
+    (validation before the first epoch, then train and val per epoch) and
+    checkpoints/last.ckpt after every epoch.
+    """
+    ckpt_dir = run_dir / "checkpoints"
+    resume = resume_checkpoint(ckpt_dir, dict(module.hparams))
+    best = None
+    if best_by is not None:
+        best = ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename=f"{best_by}-epoch{{epoch:03d}}",
+            monitor=f"val/{best_by}",
+            mode=best_mode,
+            save_on_train_epoch_end=True,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        )
+    # Unmonitored, so it is rewritten after every epoch whatever the metrics did.
+    last = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="last",
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="auto",
+        devices=devices,
+        num_nodes=nodes,
+        strategy=strategy,
+        use_distributed_sampler=False,
+        precision=precision(),
+        callbacks=[
+            EpochMetricsWriter(run_dir / "metrics.csv", metrics),
+            RngStateKeeper(),
+            *callbacks,
+            *([best] if best else []),
+            last,
+        ],
+        logger=[
+            CSVLogger(run_dir / "logs", name="csv"),
+            TensorBoardLogger(run_dir / "logs", name="tensorboard"),
+            *loggers,
+        ],
+        plugins=[AtomicCheckpointIO()],
+        num_sanity_val_steps=0,
+        deterministic="warn" if torch.cuda.is_available() else True,
+        default_root_dir=run_dir,
+        log_every_n_steps=10,
+        accumulate_grad_batches=accumulate_grad_batches,
+    )
+    if resume is None:
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    source = Path(best.best_model_path) if best else ckpt_dir / "last.ckpt"
+    published = ckpt_dir / ("best.ckpt" if best else "final.ckpt")
+    if trainer.is_global_zero:
+        copy_file(source, published)
+    return published
+
+
+def evaluate(module: L.LightningModule, dataloader: Any) -> dict[str, float]:
+    """Validation metrics of `module` on `dataloader` (keys without the `val/` prefix)."""
+    trainer = L.Trainer(
+        accelerator="auto",
+        devices=1,
+        precision=precision(),
+        logger=False,
+        enable_checkpointing=False,
+    )
+    [metrics] = trainer.validate(module, dataloaders=dataloader, verbose=False)
+    return {k.removeprefix("val/"): float(v) for k, v in metrics.items() if k.startswith("val/")}

@@ -1,1 +1,0 @@
-"""The Lightning engine every experiment trains on: module base, data, callbacks, resume."""

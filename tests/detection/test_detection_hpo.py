@@ -1,0 +1,224 @@
+"""Optuna search on a journal file: trial budget, resume after a kill, parallel workers,
+pruning; and the import of an original settings JSON."""
+
+import json
+import math
+import multiprocessing
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from helpers import REPO
+from optuna.trial import TrialState
+from snakemake.utils import validate
+
+from visionflow.cli import main
+from visionflow.engine import hpo
+from visionflow.experiments.detection import SEARCH_SPACE
+from visionflow.experiments.detection.importer import import_config
+from visionflow.io import BadInputError
+
+RANGES = {"lr": [1e-4, 1e-1], "weight_decay": [1e-5, 1e-2], "momentum": [0.1, 0.9],
+          "step_size": [1, 5], "gamma": [0.01, 0.5]}  # fmt: skip
+
+
+def score(trial: optuna.Trial, params: dict) -> float:
+    """A smooth objective with its minimum at lr = 0.01."""
+    return (math.log10(params["lr"]) + 2) ** 2 + params["gamma"]
+
+
+def study(path: Path, seed: int = 0) -> optuna.Study:
+    return hpo.open_study(path, "demo", startup_trials=2, seed=seed)
+
+
+def test_worker_stops_at_the_trial_budget_and_reports_the_best(tmp_path):
+    done = hpo.run_worker(
+        study(tmp_path / "s.journal"), score, SEARCH_SPACE, RANGES, 6, worker=0, workers=1
+    )
+    assert [d["trial"] for d in done] == list(range(6))
+    reopened = study(tmp_path / "s.journal")
+    budget_met = hpo.run_worker(reopened, score, SEARCH_SPACE, RANGES, 6, worker=0, workers=1)
+    assert budget_met == []
+    best = hpo.optimal_settings(reopened)
+    assert best["best_value"] == min(d["value"] for d in done)
+    assert set(RANGES) <= set(best) and isinstance(best["step_size"], int)
+    table = hpo.trials_table(reopened)
+    assert table["state"].eq("COMPLETE").all() and len(table) == 6
+
+
+def test_killed_worker_resumes_its_trial_and_draws_new_points(tmp_path):
+    path = tmp_path / "s.journal"
+    first = study(path)
+    killed = first.ask()
+    killed.set_user_attr("worker", 0)
+    params = hpo.suggest(killed, SEARCH_SPACE, RANGES)  # killed here: the trial stays RUNNING
+
+    seen = []
+    done = hpo.run_worker(
+        study(path), lambda t, p: seen.append(p) or score(t, p), SEARCH_SPACE, RANGES, 3, 0, 1
+    )
+    assert done[0]["trial"] == killed.number and seen[0] == params
+    assert [d["state"] for d in done] == ["COMPLETE"] * 3
+    draws = [tuple(sorted(p.items())) for p in seen]
+    assert len(set(draws)) == 3  # a restart does not repeat its predecessor's draws
+
+
+def test_other_workers_running_trials_are_left_alone(tmp_path):
+    path = tmp_path / "s.journal"
+    other = study(path).ask()
+    other.set_user_attr("worker", 1)
+    done = hpo.run_worker(study(path), score, SEARCH_SPACE, RANGES, 3, worker=0, workers=2)
+    assert other.number not in [d["trial"] for d in done] and len(done) == 2
+    orphan = hpo.run_worker(study(path), score, SEARCH_SPACE, RANGES, 3, worker=0, workers=1)
+    assert [d["trial"] for d in orphan] == [other.number]  # worker 1 no longer configured
+
+
+def slow_score(trial: optuna.Trial, params: dict) -> float:
+    time.sleep(0.5)  # long enough that both workers get trials
+    return score(trial, params)
+
+
+def _worker(path: str, worker: int) -> None:
+    hpo.run_worker(
+        hpo.open_study(Path(path), "demo", 2, worker),
+        slow_score,
+        SEARCH_SPACE,
+        RANGES,
+        8,
+        worker,
+        2,
+    )
+
+
+@pytest.mark.slow  # several processes: the full tier
+def test_two_processes_share_one_study(tmp_path):
+    path = tmp_path / "s.journal"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker, args=(str(path), w)) for w in range(2)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(60)
+        assert process.exitcode == 0
+    trials = study(path).get_trials()
+    assert len(trials) == 8 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert {t.user_attrs["worker"] for t in trials} == {0, 1}
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 8
+
+
+def test_median_pruner_stops_a_trial_worse_than_the_median(tmp_path):
+    search = study(tmp_path / "s.journal")
+    for value in (1.0, 1.1, 0.9):
+        trial = search.ask()
+        for step in (1, 2, 3):
+            trial.report(value, step)
+        search.tell(trial, value)
+
+    def hopeless(trial: optuna.Trial, params: dict) -> float:
+        for step in (1, 2, 3):
+            trial.report(5.0, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return 5.0
+
+    [done] = hpo.run_worker(search, hopeless, SEARCH_SPACE, RANGES, 4, worker=0, workers=1)
+    assert done["state"] == "PRUNED"
+    assert hpo.trials_table(search)["state"].tolist() == ["COMPLETE"] * 3 + ["PRUNED"]
+
+
+SEED_SETTINGS = {
+    "variants": ["resnet18", "resnet34"],
+    "resnet18": {"run_hpo": 0, "optimal_hpo_settings": {
+        "gamma": 0.03376820338738614, "lr": 3.934578332944719e-05,
+        "momentum": 0.3317994388235662, "step_size": 3, "weight_decay": 0.5559432320028943}},
+    "resnet34": {"run_hpo": 1},
+    "resnet50": {"run_hpo": 1},
+    "max_plateau_count": 20, "search_epochs": 10, "num_initial_data_points": 5,
+    "max_num_trials": 16,
+    "annotations_list": ["FieldData 20200520145736 1L GH020068",
+                         "FieldData 20200515101008 3R GH070071"],
+    "save_dir": "/train/pickled_weed", "writer_dir": "/train/runs", "dataset_dir": "/weed_data",
+    "sherpa_parameters": {"lr": [0.000005, 0.001], "weight_decay": [0.00001, 0.9],
+                          "momentum": [0.1, 0.9], "step_size": [1, 5], "gamma": [0.01, 0.5]},
+}  # fmt: skip
+
+
+def test_the_seed_readme_settings_import_into_a_valid_config(tmp_path):
+    path = tmp_path / "settings_file.json"
+    path.write_text(json.dumps(SEED_SETTINGS))
+    sections = import_config(path)
+    detection = sections["detection"]
+    resnet18, resnet34 = detection["variants"]  # the listed ones only
+    assert resnet18["name"] == "resnet18" and resnet18["run_hpo"] is False
+    assert resnet18["optimal_hpo_settings"]["lr"] == 3.934578332944719e-05
+    assert resnet34 == {"name": "resnet34", "run_hpo": True}
+    assert detection["hpo"]["max_num_trials"] == 16 and detection["max_plateau_count"] == 20
+    assert detection["hpo"]["parameters"]["step_size"] == [1.0, 5.0]
+    assert sections["cvat"] == {"annotations_list": SEED_SETTINGS["annotations_list"],
+                                "root": "/weed_data"}  # fmt: skip
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for name, values in sections.items():
+        config[name].update(values)
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+
+
+def test_newer_settings_files_and_pretrained_variants(tmp_path):
+    newer = {"variants": ["resnet18_weeds_pretrained", "resnet50"],
+             "resnet18_weeds_pretrained": {"run_hpo": 0, "optimal_hpo_settings": {
+                 "gamma": 0.9, "lr": 0.01, "momentum": 0.1, "step_size": 5,
+                 "weight_decay": 0.0007}, "pretrained_model_path": "/train/models/x.pth"},
+             "resnet50": {"run_hpo": 1, "optimal_hpo_settings": {
+                 "gamma": False, "lr": False, "momentum": False, "step_size": False,
+                 "weight_decay": False}},
+             "num_initial_data_points": "infer",
+             "hpo_parameters": SEED_SETTINGS["sherpa_parameters"]}  # fmt: skip
+    path = tmp_path / "settings_file_train_val.json"
+    path.write_text(json.dumps(newer))
+    pretrained, resnet50 = import_config(path)["detection"]["variants"]
+    assert pretrained["backbone"] == "resnet18"
+    assert resnet50 == {"name": "resnet50", "run_hpo": True}  # `false` placeholders dropped
+
+
+@pytest.mark.parametrize(
+    "settings, problem",
+    [
+        ({"variants": "resnet18"}, "no `variants` list"),
+        ({"variants": ["resnet18"]}, "has no entry"),
+        ({"variants": ["retina_net"], "retina_net": {"run_hpo": 1}}, "no backbone"),
+        ({"variants": ["resnet18"], "resnet18": {"run_hpo": 0}}, "lacks some of"),
+        (
+            {
+                "variants": ["resnet18"],
+                "resnet18": {"run_hpo": 1},
+                "sherpa_parameters": {"lr": [0.1, 1]},
+            },
+            "ranges lack",
+        ),  # fmt: skip
+    ],
+)
+def test_bad_settings_files_name_the_file_and_problem(tmp_path, settings, problem):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(settings))
+    with pytest.raises(BadInputError, match=problem) as error:
+        import_config(path)
+    assert error.value.path == str(path)
+
+
+def test_import_config_command_writes_yaml_and_reports_bad_files(tmp_path, capsys):
+    path = tmp_path / "settings_file.json"
+    path.write_text(json.dumps(SEED_SETTINGS))
+    assert main(["detection", "import-config", str(path), "--out", str(tmp_path / "d.yaml")]) == 0
+    written = yaml.safe_load((tmp_path / "d.yaml").read_text())
+    assert written == yaml.safe_load(capsys.readouterr().out) == import_config(path)
+    path.write_text("{not json")
+    assert main(["detection", "import-config", str(path)]) == 2
+    assert f"{path}: not a readable settings JSON" in capsys.readouterr().err
+
+
+def test_a_study_without_a_completed_trial_has_no_optimum(tmp_path):
+    search = study(tmp_path / "s.journal")
+    search.tell(search.ask(), state=TrialState.PRUNED)
+    with pytest.raises(BadInputError, match="no completed trial"):
+        hpo.optimal_settings(search)

@@ -1,0 +1,132 @@
+"""NeuroVis training: inputs and targets as the original loader builds them, unfreezing, resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import VISIONFLOW, kill_then_resume, subprocess_env
+
+from visionflow.data.jacquard.grasp_maps import JAW_SCALE, rotate_grasps
+from visionflow.data.jacquard.prepare import prepare
+from visionflow.data.jacquard.store import PackedJacquard
+from visionflow.demo.jacquard import generate
+from visionflow.experiments.grasp import data as grasp
+from visionflow.experiments.grasp.training import build_model, train
+from visionflow.io import safe_torch_load
+from visionflow.models.normalisation import IMAGENET_MEAN, IMAGENET_STD
+
+BRANCHES = ("rgb_features", "d_features")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """Five classes, two train and one test object of one view each, stored at 224."""
+    raw = tmp_path_factory.mktemp("raw") / "jacquard"
+    generate(raw, objects_per_class=3, views_per_object=1, size=96, seed=0)
+    out = tmp_path_factory.mktemp("prepared")
+    prepare(raw, out, size=224)
+    return out
+
+
+def settings(**overrides) -> dict:
+    base = {"seed": 0, "task": "grasp", "dropout": 0.3, "unfreeze_epoch": None,
+            "alexnet_weights": None, "epochs": 2, "batch_size": 8, "lr": 1e-3,
+            "step_size": 1, "gamma": 0.5, "workers": 0, "devices": 1}  # fmt: skip
+    return base | overrides
+
+
+def test_input_is_imagenet_normalised_with_centred_clipped_depth():
+    mean = np.array(IMAGENET_MEAN) * 255
+    rgb = np.broadcast_to(mean, (4, 4, 3)).astype(np.float32)
+    depth = np.array([[0.0, 0.5, 1.0, 3.5]] * 4, dtype=np.float32)  # mean 1.25
+    x = grasp.rgbd_input(rgb, depth)
+    assert x.shape == (4, 4, 4)
+    assert torch.allclose(x[:3], torch.zeros(3, 4, 4), atol=1e-6)
+    assert x[3, 0].tolist() == pytest.approx([-1.0, -0.75, -0.25, 1.0])
+    white = grasp.rgbd_input(np.full((2, 2, 3), 255, np.uint8), np.zeros((2, 2), np.float32))
+    expected = (1 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    assert white[:3, 0, 0].numpy() == pytest.approx(expected, rel=1e-5)
+
+
+def test_grasp_target_normalises_each_channel():
+    raw = np.zeros((224, 224, 6), dtype=np.float32)
+    raw[10, 20] = [11.2, -22.4, 0.75, 44.8, 224 * JAW_SCALE / 2, 0.5]
+    target = grasp.grasp_target(raw)
+    assert target.shape == (6, 224, 224)
+    assert target[:, 10, 20].tolist() == pytest.approx([0.05, -0.1, 0.75, 0.2, 0.0, 0.5])
+    assert target[4, 0, 0] == pytest.approx(-1.0)  # uncovered pixel: jaw 0 maps to -1
+
+
+def test_cls_target_marks_the_object_in_the_label_channel():
+    mask = np.zeros((8, 8), dtype=np.uint8)
+    mask[2:5, 3:6] = 255
+    target = grasp.cls_target(mask, label=3)
+    on, off = target[:, 3, 4], target[:, 0, 0]
+    assert on.tolist() == [-1, -1, -1, 1, -1, 1]
+    assert off.tolist() == [-1, -1, -1, -1, -1, 0]
+    assert int(target[5].sum()) == 9
+
+
+def test_every_view_comes_in_four_rotations_with_matching_maps(store):
+    source = PackedJacquard(store, "train")
+    dataset = grasp.JacquardTaskDataset(source, "grasp", source.max_grasps)
+    assert len(dataset) == 4 * len(source)
+    sample = source[1]
+    for turns in range(4):
+        x, target, label, grasps = dataset[4 + turns]
+        expected_rgb = grasp.rgbd_input(np.rot90(sample["rgb"], turns), sample["depth"])[:3]
+        assert torch.equal(x[:3], expected_rgb)
+        assert torch.equal(target, grasp.grasp_target(sample["maps"][turns]))
+        turned = rotate_grasps(sample["grasps"], turns, 224)
+        assert np.allclose(grasps[: len(turned)].numpy(), turned, atol=1e-4)
+        assert torch.isnan(grasps[len(turned) :]).all() and int(label) == sample["label"]
+
+
+def initial_backbone(seed: int) -> dict[str, torch.Tensor]:
+    """The AlexNet conv weights `train` starts from: the seed fixes the random init."""
+    L.seed_everything(seed, verbose=False)
+    model = build_model({"dropout": 0.3})
+    return {branch: getattr(model, branch)[0].weight.detach() for branch in BRANCHES}
+
+
+@pytest.mark.filterwarnings("ignore:AlexNet weights not found")
+def test_backbone_trains_only_from_the_unfreeze_epoch(store, tmp_path):
+    for unfreeze, trained in ((None, False), (2, True)):
+        run_dir = tmp_path / f"unfreeze{unfreeze}"
+        published = train(store, run_dir, settings(unfreeze_epoch=unfreeze))
+        assert published == run_dir / "checkpoints" / "final.ckpt"  # the last epoch's model
+        assert published.read_bytes() == (run_dir / "checkpoints" / "last.ckpt").read_bytes()
+        state = safe_torch_load(published)["state_dict"]
+        lr = pd.read_csv(run_dir / "metrics.csv").query("split == 'train'")["lr"]
+        assert lr.tolist() == [1e-3, 5e-4]  # StepLR(1, 0.5) steps after every epoch
+        initial = initial_backbone(0)
+        for branch in BRANCHES:
+            weight = state[f"model.{branch}.0.weight"]
+            assert torch.equal(weight, initial[branch]) != trained, (unfreeze, branch)
+
+
+def train_command(store: Path, run_dir: Path, run_settings: dict) -> list[str]:
+    return VISIONFLOW + [
+        "--threads", "1", "grasp", "train", "--data", str(store),
+        "--run-dir", str(run_dir), "--settings", json.dumps(run_settings),
+    ]  # fmt: skip
+
+
+@pytest.mark.slow  # a process killed or several started: the full tier
+def test_killed_run_with_dropout_resumes_to_identical_metrics(store, tmp_path):
+    run_settings = settings(epochs=3)
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    subprocess.run(train_command(store, reference, run_settings), env=subprocess_env(),
+                   check=True, capture_output=True)  # fmt: skip
+    kill_then_resume(train_command(store, killed, run_settings), killed, 3, pause=0.5)
+    expected = pd.read_csv(reference / "metrics.csv").drop(columns="duration")
+    resumed = pd.read_csv(killed / "metrics.csv").drop(columns="duration")
+    assert list(expected["epoch"]) == [0, 1, 1, 2, 2, 3, 3]
+    pd.testing.assert_frame_equal(resumed, expected, check_exact=True)

@@ -1,0 +1,173 @@
+# Inputs, params and targets of the rules in rules/analysis.smk.
+import functools
+
+from snakemake.logging import logger
+
+
+wildcard_constraints:
+    experiment="grasp|cornet",
+    layer=r"[A-Za-z0-9_.]+",
+    round=r"\d+",
+    shard=r"\d+",
+    model=r"cls|grasp|outer\d+",
+    first=r"cls|grasp|outer\d+",
+    second=r"cls|grasp|outer\d+",
+
+
+ANALYSIS_CHECKPOINTS = {
+    "grasp": "results/grasp/{model}/checkpoints/final.ckpt",
+    "cornet": "results/cornet/{model}/checkpoints/best.ckpt",
+}
+
+
+def get_analysis_inputs(wildcards):
+    """The trained checkpoint of one analysed run and the files of its prepared store."""
+    experiment = wildcards.experiment
+    store = {
+        "grasp": JACQUARD_STORE,
+        "cornet": prepared_miniimagenet("train.npy", "val.npy", "manifest.parquet"),
+    }[experiment]
+    return {
+        "ckpt": ANALYSIS_CHECKPOINTS[experiment].format(model=wildcards.model),
+        "store": store,
+    }
+
+
+def analysed(section, experiment, runs):
+    """Whether every run in `runs` is trained by this config; warns about the others, which
+    are left out of the analysis rather than trained for it."""
+    trained = {"grasp": config["grasp"]["tasks"], "cornet": get_cornet_runs()}[
+        experiment
+    ]
+    untrained = sorted(set(runs) - set(trained))
+    if untrained:
+        logger.warning(
+            f"analysis.{section}: {experiment} runs {untrained} are not trained by this"
+            f" config (it trains {trained}); left out"
+        )
+    return not untrained
+
+
+@functools.cache  # `all` and `analysis_all` both ask; warn once
+def get_rsm_outputs():
+    """Every RSM figure and table the config asks for."""
+    rsm = config["analysis"]["rsm"]
+    outputs = []
+    for experiment, models in rsm["models"].items():
+        root = f"results/{experiment}/analysis/rsm"
+        pairs = rsm["compare"].get(experiment, [])
+        for model in models:
+            if not analysed("rsm", experiment, [model]):
+                continue
+            outputs += [f"{root}/{model}/intra_model.png", f"{root}/{model}/layers.png"]
+        for first, second in pairs:
+            if not analysed("rsm", experiment, [first, second]):
+                continue
+            outputs.append(f"{root}/{first}_vs_{second}.png")
+    return outputs
+
+
+SHAPLEY_DIR = "results/{experiment}/analysis/shapley/{model}/{layer}"
+
+
+def _shapley_dir(wildcards):
+    return SHAPLEY_DIR.format(
+        experiment=wildcards.experiment, model=wildcards.model, layer=wildcards.layer
+    )
+
+
+def get_shapley_shard_inputs(wildcards):
+    """The run's checkpoint and store, and the previous round's summary (filters still open)."""
+    inputs = get_analysis_inputs(wildcards)
+    if int(wildcards.round) > 0:
+        previous = int(wildcards.round) - 1
+        inputs["previous"] = f"{_shapley_dir(wildcards)}/round{previous}/summary.csv"
+    return inputs
+
+
+def _shards_until(wildcards, last_round):
+    shards = config["analysis"]["shapley"]["shards"]
+    root = _shapley_dir(wildcards)
+    rounds = range(last_round + 1)
+    return [f"{root}/round{r}/shard{s}.npz" for r in rounds for s in range(shards)]
+
+
+def get_shapley_shards(wildcards):
+    """Every shard of the rounds up to this one, in order."""
+    return _shards_until(wildcards, int(wildcards.round))
+
+
+def get_all_shapley_shards(wildcards):
+    """Every shard of every round, in order."""
+    return _shards_until(wildcards, config["analysis"]["shapley"]["rounds"] - 1)
+
+
+@functools.cache  # `all` and `analysis_all` both ask; warn once
+def get_shapley_outputs():
+    """values.png and bounds.png of every configured run and layer."""
+    shapley = config["analysis"]["shapley"]
+    outputs = []
+    for experiment, models in shapley["models"].items():
+        for model in models:
+            if not analysed("shapley", experiment, [model]):
+                continue
+            for layer in shapley["layers"][experiment]:
+                root = SHAPLEY_DIR.format(
+                    experiment=experiment, model=model, layer=layer
+                )
+                outputs += [f"{root}/values.png", f"{root}/bounds.png"]
+    return outputs
+
+
+@functools.cache  # `all` and `analysis_all` both ask; warn once
+def get_attribution_outputs():
+    """Guided-backprop and activation-maximisation figures of every configured run and layer."""
+    attribution = config["analysis"]["attribution"]
+    outputs = []
+    for experiment, models in attribution["models"].items():
+        for model in models:
+            if not analysed("attribution", experiment, [model]):
+                continue
+            for layer in attribution["layers"][experiment]:
+                root = f"results/{experiment}/analysis/attribution/{model}/{layer}"
+                outputs += [
+                    f"{root}/guided_backprop.png",
+                    f"{root}/activation_maximisation.png",
+                ]
+    return outputs
+
+
+CLIP_DIR = "results/grasp/analysis/clip"
+
+
+def get_clip_options(wildcards):
+    """--weights, --arch-config and --vocabulary from config, each only when set."""
+    clip = config["analysis"]["clip"]
+    options = [f"--vocabulary {shlex.quote(json.dumps(clip['vocabulary']))}"]
+    for key in ("weights", "arch_config"):
+        if clip[key]:
+            options.append(f"--{key.replace('_', '-')} {shlex.quote(clip[key])}")
+    return " ".join(options)
+
+
+def get_clip_outputs():
+    """CLIP's outputs, in `all` only once weights are configured."""
+    if not config["analysis"]["clip"]["weights"]:
+        return []
+    return [
+        f"{CLIP_DIR}/metrics.json",
+        f"{CLIP_DIR}/confusion.png",
+        f"{CLIP_DIR}/contact_sheets",
+    ]
+
+
+def analysis_outputs():
+    """Everything `analysis_all` builds."""
+    return (
+        get_rsm_outputs()
+        + get_shapley_outputs()
+        + get_attribution_outputs()
+        + get_clip_outputs()
+    )
+
+# Representational similarity of trained models, results/<experiment>/analysis/rsm/.
