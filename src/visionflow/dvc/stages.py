@@ -26,7 +26,6 @@ WORKFLOW_CODE = (
     "workflow/Snakefile",
     "workflow/rules/common.smk",
     "workflow/schemas/config.schema.yaml",
-    "src/visionflow/config.py",
 )
 CURVES_TEMPLATE = "split_curves"  # .dvc/plots/split_curves.json
 HEADER = (
