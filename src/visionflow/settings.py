@@ -11,6 +11,9 @@ from visionflow.io import BadInputError
 # Run settings that change how a run executes, not what it computes.
 EXECUTION_KEYS = ("workers", "devices", "nodes", "strategy")
 
+# Lightning precisions a run may ask for; the first, fp32, is what every original computes in.
+PRECISIONS = ("32-true", "bf16-mixed")
+
 
 def setting_number(path: str | Path, key: str, value: Any, kind: type = float,
                    minimum: float | None = None) -> Any:  # fmt: skip

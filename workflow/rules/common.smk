@@ -39,8 +39,13 @@ def optional(option, key):
     return params
 
 
+def shared_settings():
+    """The top-level keys every run computes from: the seed and the precision."""
+    return {"seed": config["seed"], "precision": config["precision"]}
+
+
 def run_settings(section, excluded, **extra):
-    """JSON of config[section] without the `excluded` keys, plus `extra` and the seed: what a
-    run computes from, so a change re-runs exactly the runs it affects."""
+    """JSON of config[section] without the `excluded` keys, plus `extra` and the shared
+    settings: what a run computes from, so a change re-runs exactly the runs it affects."""
     settings = {k: v for k, v in config[section].items() if k not in excluded}
-    return json.dumps(settings | extra | {"seed": config["seed"]}, sort_keys=True)
+    return json.dumps(settings | extra | shared_settings(), sort_keys=True)

@@ -10,7 +10,7 @@ from typing import Any
 import lightning as L
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 
 from visionflow.io import write_table
@@ -115,3 +115,18 @@ class PeriodicCheckpoint(Checkpoint):
         epoch = trainer.current_epoch + 1
         if epoch % self.every == 0 or epoch == trainer.max_epochs or trainer.should_stop:
             trainer.save_checkpoint(self.dirpath / f"checkpoint_{epoch:03d}.ckpt")
+
+
+class EpochCountCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose `{epoch}` in file names counts finished epochs (from 1), as
+    metrics.csv and PeriodicCheckpoint do; Lightning's own counts from 0."""
+
+    def format_checkpoint_name(
+        self,
+        metrics: dict[str, Any],
+        filename: str | None = None,
+        ver: int | None = None,
+        prefix: str | None = None,
+    ) -> str:
+        counted = {**metrics, "epoch": metrics["epoch"] + 1} if "epoch" in metrics else metrics
+        return super().format_checkpoint_name(counted, filename, ver, prefix)

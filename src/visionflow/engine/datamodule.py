@@ -8,12 +8,17 @@ import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
 from visionflow.engine.sampling import EpochSeededSampler, loader_kwargs
+from visionflow.io import BadInputError
 
 
 class ImageDataModule(L.LightningDataModule):
     """Batches `train` in a (seed, epoch)-determined order, shared out between data-parallel
     processes, and `val` in stored order (every process validates on all of it).
-    `collate_fn` batches samples that do not stack, such as detection targets."""
+
+    `batch_size` is the global batch, as under the originals' DataParallel: each of the
+    data-parallel processes takes an equal share (refused, naming the config key
+    `batch_key`, when the processes do not divide it). `collate_fn` batches samples that do
+    not stack, such as detection targets."""
 
     def __init__(
         self,
@@ -24,20 +29,32 @@ class ImageDataModule(L.LightningDataModule):
         workers: int,
         seed: int,
         collate_fn: Callable | None = None,
+        batch_key: str = "batch_size",
     ) -> None:
         super().__init__()
         self.train, self.val = train, val
         self.batch_size, self.workers, self.seed = batch_size, workers, seed
-        self.collate_fn = collate_fn
+        self.collate_fn, self.batch_key = collate_fn, batch_key
+
+    def process_batch(self) -> int:
+        """This process's share of the global batch."""
+        world = self.trainer.world_size
+        if self.batch_size % world:
+            raise BadInputError(
+                self.batch_key,
+                f"the global batch {self.batch_size} does not divide over {world} processes",
+            )
+        return self.batch_size // world
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self.trainer.global_rank, self.trainer.world_size
         sampler = EpochSeededSampler(len(self.train), self.seed, rank, world)
+        batch_size = self.process_batch()
         # A last batch of one sample would break BatchNorm in training mode.
-        drop_last = len(sampler) % self.batch_size == 1
+        drop_last = len(sampler) % batch_size == 1
         return DataLoader(
             self.train,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             sampler=sampler,
             drop_last=drop_last,
             collate_fn=self.collate_fn,
@@ -45,7 +62,7 @@ class ImageDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader:
-        return eval_loader(self.val, self.batch_size, self.workers, self.collate_fn)
+        return eval_loader(self.val, self.process_batch(), self.workers, self.collate_fn)
 
 
 def eval_loader(

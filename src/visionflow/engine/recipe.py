@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import Logger
 
 from visionflow.engine.trainer import fit, parallelism
 from visionflow.io import write_text
-from visionflow.settings import EXECUTION_KEYS
+from visionflow.settings import EXECUTION_KEYS, PRECISIONS
 
 
 @dataclass
@@ -49,11 +49,13 @@ def train(
     Writes config.yaml (the settings and the `derived` values, such as the class count),
     seeds every generator with `settings["seed"]`, then `build`s the run from its
     hyperparameters (`hparams`, by default the settings without execution keys plus
-    `derived`) and fits it with the parallelism the settings ask for.
+    `derived`; always with the `precision` setting, fp32 by default) and fits it with the
+    parallelism and precision the settings ask for.
     """
     derived = derived or {}
     if hparams is None:
         hparams = hyperparameters(settings) | derived
+    hparams = hparams | {"precision": settings.get("precision", PRECISIONS[0])}
     write_text(run_dir / "config.yaml", yaml.safe_dump(settings | derived, sort_keys=True))
     L.seed_everything(settings["seed"], workers=True, verbose=False)
     plan = build(hparams)
@@ -68,6 +70,7 @@ def train(
         callbacks=plan.callbacks,
         loggers=plan.loggers,
         accumulate_grad_batches=plan.accumulate_grad_batches,
+        precision=hparams["precision"],
         **parallelism(settings),
     )
 

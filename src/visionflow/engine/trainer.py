@@ -13,18 +13,21 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
-from visionflow.engine.callbacks import EpochMetricsWriter, RngStateKeeper
+from visionflow.engine.callbacks import EpochCountCheckpoint, EpochMetricsWriter, RngStateKeeper
 from visionflow.engine.checkpoint_io import AtomicCheckpointIO
 from visionflow.io import BadInputError, copy_file, safe_torch_load
+from visionflow.settings import PRECISIONS
 
 log = logging.getLogger(__name__)
 
 
-def precision() -> str:
-    """bf16 mixed precision on a CUDA device that supports it, fp32 otherwise."""
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
+def lightning_precision(requested: str = PRECISIONS[0]) -> str:
+    """The Lightning precision of a run's `precision` setting: bf16-mixed only on a CUDA
+    device that supports it, fp32 (the originals') everywhere else."""
+    if requested not in PRECISIONS:
+        raise BadInputError("precision", f"{requested!r} is not one of {', '.join(PRECISIONS)}")
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return requested if bf16 else PRECISIONS[0]
 
 
 def parallelism(settings: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +94,7 @@ def fit(
     callbacks: Sequence[L.Callback] = (),
     loggers: Sequence[Logger] = (),
     accumulate_grad_batches: int = 1,
+    precision: str = PRECISIONS[0],
 ) -> Path:
     """Train `module` into `run_dir`, resuming from its last checkpoint; returns the published one.
 
@@ -98,7 +102,7 @@ def fit(
     is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
     checkpoints/best.ckpt, or None to publish the final epoch's model as
     checkpoints/final.ckpt. `callbacks` add experiment-specific behaviour, `loggers` go
-    beside the CSV and TensorBoard ones. `devices`,
+    beside the CSV and TensorBoard ones; `precision` is the run's setting. `devices`,
     `nodes` and `strategy` are Lightning's: several devices train data-parallel (DDP,
     gloo on CPU, nccl on GPU); our sampler shards the data itself. Writes metrics.csv
     (validation before the first epoch, then train and val per epoch) and
@@ -108,7 +112,7 @@ def fit(
     resume = resume_checkpoint(ckpt_dir, dict(module.hparams))
     best = None
     if best_by is not None:
-        best = ModelCheckpoint(
+        best = EpochCountCheckpoint(
             dirpath=ckpt_dir,
             filename=f"{best_by}-epoch{{epoch:03d}}",
             monitor=f"val/{best_by}",
@@ -131,7 +135,7 @@ def fit(
         num_nodes=nodes,
         strategy=strategy,
         use_distributed_sampler=False,
-        precision=precision(),
+        precision=lightning_precision(precision),
         callbacks=[
             EpochMetricsWriter(run_dir / "metrics.csv", metrics),
             RngStateKeeper(),
@@ -162,11 +166,12 @@ def fit(
 
 
 def evaluate(module: L.LightningModule, dataloader: Any) -> dict[str, float]:
-    """Validation metrics of `module` on `dataloader` (keys without the `val/` prefix)."""
+    """Validation metrics of `module` on `dataloader` (keys without the `val/` prefix), in the
+    precision it was trained with (its `precision` hyperparameter; fp32 without one)."""
     trainer = L.Trainer(
         accelerator="auto",
         devices=1,
-        precision=precision(),
+        precision=lightning_precision(module.hparams.get("precision", PRECISIONS[0])),
         logger=False,
         enable_checkpointing=False,
     )

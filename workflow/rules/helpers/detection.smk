@@ -19,8 +19,8 @@ def _detection_base(variant):
         "variant": variant,
         "backbone": entry.get("backbone", variant),
         "weights": entry.get("weights"),
-        "seed": config["seed"],
     }
+    settings |= shared_settings()
     return settings
 
 

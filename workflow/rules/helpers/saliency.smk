@@ -74,7 +74,7 @@ def get_saliency_settings(wildcards):
     section = saliency_config(wildcards.point)
     stage = wildcards.saliency_stage
     settings = {key: section[key] for key in ("tasks", "model", "workers", "wandb")}
-    settings |= {stage: section[stage], "seed": config["seed"]}
+    settings |= {stage: section[stage]} | shared_settings()
     return json.dumps(settings, sort_keys=True)
 
 

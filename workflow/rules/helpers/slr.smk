@@ -30,7 +30,7 @@ def get_slr_settings(wildcards):
         == (wildcards.wlasl_split, wildcards.slr_model, int(wildcards.exp))
     ]
     shared = {k: config["slr"][k] for k in SLR_RUN_KEYS}
-    return json.dumps(run | shared | {"seed": config["seed"]}, sort_keys=True)
+    return json.dumps(run | shared | shared_settings(), sort_keys=True)
 
 
 def slr_outputs():

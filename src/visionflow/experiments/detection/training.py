@@ -70,6 +70,7 @@ def train(
             workers=settings["workers"],
             seed=seed,
             collate_fn=collate,
+            batch_key="detection.batch_size",
         )
         stopping = []
         if settings.get("max_plateau_count"):

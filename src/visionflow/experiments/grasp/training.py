@@ -34,6 +34,7 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
             batch_size=settings["batch_size"],
             workers=settings["workers"],
             seed=settings["seed"],
+            batch_key="grasp.batch_size",
         )
         module = MapModule(build_model(hparams), hparams)
         return recipe.Training(

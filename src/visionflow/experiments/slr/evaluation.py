@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from visionflow.data.wlasl import PackedClips
 from visionflow.engine.datamodule import eval_loader
 from visionflow.engine.sampling import SeededImageDataset
+from visionflow.engine.trainer import lightning_precision
 from visionflow.experiments.slr.clips import ClipSource, eval_transform, shuffle_permutation
 from visionflow.experiments.slr.module import VideoClassifier
 from visionflow.experiments.slr.training import build_model
@@ -28,6 +29,7 @@ from visionflow.io import BadInputError, safe_torch_load
 from visionflow.metrics.classification import confusion_counts, precision_recall_f1, topk_accuracy
 from visionflow.metrics.entropy import shannon_entropy
 from visionflow.models import video
+from visionflow.settings import PRECISIONS
 
 SETS = ("test", "val", "train")
 TOP_K = (1, 5, 10)
@@ -70,17 +72,25 @@ def load(ckpt: Path) -> tuple[torch.nn.Module, dict[str, Any], int]:
 
 @torch.inference_mode()
 def predict(
-    model: torch.nn.Module, name: str, source: ClipSource, crop: int, batch_size: int, workers: int
+    model: torch.nn.Module,
+    name: str,
+    source: ClipSource,
+    crop: int,
+    batch_size: int,
+    workers: int,
+    precision: str = PRECISIONS[0],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits, labels) of every sample of `source`, centre-cropped, in stored order."""
+    """(logits, labels) of every sample of `source`, centre-cropped, in stored order, in the
+    run's `precision` (bf16 autocast only where the engine would train in bf16)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    bf16 = lightning_precision(precision) == "bf16-mixed"
     module = VideoClassifier(model, video.head_of(model, name), {}, video.normalisation(name))
     module = module.to(device).eval()
     dataset = SeededImageDataset(source, eval_transform(crop), seed=0)
     outputs, labels = [], []
     for batch in eval_loader(dataset, batch_size, workers):
         clips, target = module.on_after_batch_transfer([t.to(device) for t in batch], 0)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             outputs.append(module(clips).float().cpu())
         labels.append(target.cpu())
     return torch.cat(outputs), torch.cat(labels)
@@ -141,7 +151,10 @@ def evaluate_set(
         )
     permutation = shuffle_permutation(num_frames, SHUFFLE_SEED) if shuffle else None
     source = ClipSource(clips, num_frames, permutation)
-    logits, labels = predict(model, hparams["model"], source, frame_size, batch_size, workers)
+    precision = hparams.get("precision", PRECISIONS[0])
+    logits, labels = predict(
+        model, hparams["model"], source, frame_size, batch_size, workers, precision
+    )
     result = base_result(logits, labels, clips.num_classes)
     if permutation is not None:
         result |= {"perm": permutation, "shannon_entropy": shannon_entropy(permutation)}

@@ -60,6 +60,7 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
             batch_size=settings["training"]["batch_size"],
             workers=settings["workers"],
             seed=seed,
+            batch_key="slr.runs.training.batch_size",
         )
         name = settings["model"]
         module = VideoClassifier(
