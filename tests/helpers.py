@@ -155,9 +155,9 @@ def copy_run(workdir: Path, target: Path) -> Path:
 def tiny_settings(**overrides) -> dict:
     """CORnet run settings small enough for seconds on one core."""
     settings = {
-        "seed": 0, "outer_times": 2, "width": 0.125, "pretrained": None, "epochs": 3,
-        "batch_size": 8, "lr": 0.02, "momentum": 0.9, "weight_decay": 1e-4, "step_size": 2,
-        "gamma": 0.1, "crop_size": 32, "resize_size": 36, "min_crop_scale": 0.35,
+        "seed": 0, "model": "S100", "outer_times": 2, "width": 0.125, "pretrained": None,
+        "epochs": 3, "batch_size": 8, "lr": 0.02, "momentum": 0.9, "weight_decay": 1e-4,
+        "step_size": 2, "gamma": 0.1, "crop_size": 32, "resize_size": 36, "min_crop_scale": 0.35,
         "workers": 0, "devices": 1,
     }  # fmt: skip
     return settings | overrides

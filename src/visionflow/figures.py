@@ -145,6 +145,31 @@ def plot_top1(
     return ax.figure
 
 
+def run_color(index: int) -> str:
+    """The colour of the `index`-th run of a figure."""
+    return COLORS[index % len(COLORS)]
+
+
+def draw_train_val(
+    ax: Axes, runs: Mapping[str, pd.DataFrame], column: str, val_label: str, scale: float = 1.0
+) -> None:
+    """Draw train (solid) and validation (dashed) `column` x `scale` against epoch, one
+    colour per run, with a legend of runs and line styles."""
+    _check_runs(runs)
+    handles = []
+    for i, (run, frame) in enumerate(runs.items()):
+        val = split_rows(frame, run, "val", required=True, columns=[column])
+        train = split_rows(frame, run, "train", required=False, columns=[column])
+        ax.plot(train["epoch"], scale * train[column], color=run_color(i), linestyle="-")
+        ax.plot(val["epoch"], scale * val[column], color=run_color(i), linestyle="--")
+        handles.append(Line2D([], [], color=run_color(i), linewidth=6, label=run))
+    handles += [
+        Line2D([], [], color="0.3", linestyle="-", label="train"),
+        Line2D([], [], color="0.3", linestyle="--", label=val_label),
+    ]
+    ax.legend(handles=handles)
+
+
 def _train_val_curves(
     runs: Mapping[str, pd.DataFrame],
     path: Path,
@@ -156,22 +181,10 @@ def _train_val_curves(
     """Plot train (solid) and validation (dashed) `column` against epoch, one colour per run."""
     _check_runs(runs)
     with axes_figure(path, epochs=True) as ax:
-        handles = []
-        for i, (run, frame) in enumerate(runs.items()):
-            color = COLORS[i % len(COLORS)]
-            val = split_rows(frame, run, "val", required=True, columns=[column])
-            train = split_rows(frame, run, "train", required=False, columns=[column])
-            ax.plot(train["epoch"], train[column], color=color, linestyle="-")
-            ax.plot(val["epoch"], val[column], color=color, linestyle="--")
-            handles.append(Line2D([], [], color=color, linewidth=6, label=run))
-        handles += [
-            Line2D([], [], color="0.3", linestyle="-", label="train"),
-            Line2D([], [], color="0.3", linestyle="--", label=val_label),
-        ]
+        draw_train_val(ax, runs, column, val_label)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        ax.legend(handles=handles)
     return ax.figure
 
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from visionflow.io import BadInputError
-from visionflow.models.cornet import CORnetS100, PassBatchNorm2d, load_cornet_weights
+from visionflow.models.cornet import CORnetS100, PassBatchNorm2d
+from visionflow.models.cornet_zoo import build, load_cornet_weights
 
 
 def count(model: torch.nn.Module) -> int:
@@ -114,3 +115,117 @@ def test_original_shared_statistics_fill_every_pass(tmp_path):
     target = CORnetS100(num_classes=10, outer_times=3, width=0.25)
     assert load_cornet_weights(target, path) == []
     assert torch.equal(target.V1.norm1.running_mean_pass2, torch.full((16,), 3.0))
+
+
+# Parameters and state-dict tensors of dicarlolab/CORnet d0cc17d and CORnet-100 f13ff5e.
+ORIGINAL_SIZES = {
+    "Z": (2_071_656, 10),
+    "R": (5_208_936, 30),
+    "RT": (5_208_936, 30),
+    "S": (53_416_616, 164),
+    "S100": (52_955_684, 165),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ORIGINAL_SIZES))
+def test_model_zoo_matches_the_originals_sizes_and_names(name):
+    with torch.device("meta"):
+        model = build(name, 100)
+    keys = set(model.state_dict())
+    shared = {k for k in keys if "_pass" not in k}  # S100's per-pass statistics are ours
+    assert (count(model), len(shared)) == ORIGINAL_SIZES[name]
+    readout = "Decoder" if name == "S100" else "decoder"
+    assert f"{readout}.linear.weight" in keys and "V1.output" not in keys
+    first = {"Z": "V1.conv.weight", "S": "V1.conv1.weight", "S100": "V4_to_V1.weight"}
+    assert first.get(name, "V1.norm_input.weight") in keys
+    assert model.state_dict()[f"{readout}.linear.bias"].shape == (100 if name == "S100" else 1000,)
+
+
+# First four logits of two seeded images for each model built right after torch.manual_seed(0),
+# as printed by the originals' own constructors (CORnet_Z(), CORnet_R(times=3),
+# CORnet_RT(times=5), CORnet_S(), CORnet_S100(V4_to_V1_times=2)) in eval mode.
+ORIGINAL_LOGITS = {
+    ("Z", 64): [[0.30547160, 0.21276236, -0.14565943, -0.10772096],
+                [0.30619371, 0.22439529, -0.15534833, -0.10757171]],
+    ("R", 224): [[0.51060390, 0.03453366, -0.09085246, -0.00408330],
+                 [0.48848313, 0.02824801, -0.08385538, -0.01502210]],
+    ("RT", 224): [[0.38443381, 0.01632188, -0.01207772, -0.00073747],
+                  [0.37674183, -0.00384760, -0.00635567, -0.02251901]],
+    ("S", 64): [[4.72097969, -4.21504688, 22.45313644, -0.96396852],
+                [4.81458664, -5.44140387, 22.21688652, -0.72549069]],
+    ("S100", 64): [[-91.19153595, -112.77650452, 147.25506592, 114.52346802],
+                   [-92.20989990, -115.05891418, 145.70959473, 112.87255859]],
+}  # fmt: skip
+OPTIONS = {"R": {"times": 3}, "RT": {"times": 5}, "S100": {"outer_times": 2}}
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [pytest.param(*k, marks=pytest.mark.slow) if k[0].startswith("S") else k
+     for k in ORIGINAL_LOGITS],
+)  # fmt: skip
+def test_seeded_model_computes_the_originals_logits(name, size):
+    """Same initial weights from the same seed and the same forward pass (the S models
+    build 53M parameters, a few seconds: full tier)."""
+    torch.manual_seed(0)
+    model = build(name, 100, **OPTIONS.get(name, {})).eval()
+    images = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits = model(images)[:, :4]
+    expected = torch.tensor(ORIGINAL_LOGITS[name, size])
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)
+
+
+# How often each `layer.sublayer` of the originals runs in one forward pass, and the side of
+# each output (0 for flat ones), measured with forward hooks on the originals: S100 with
+# V4_to_V1_times=2 on a 64 px image, and R with times=3 on 224 px (RT runs the same).
+S100_CALLS = {
+    "V1": dict.fromkeys(["conv1", "norm1", "nonlin1"], [32, 6])
+    | dict.fromkeys(["pool", "conv2", "norm2", "nonlin2", "output"], [16, 6]),
+    "V2": {"conv_input": [16, 6], "skip": [8], "norm_skip": [8], "norm1_0": [16, 6],
+           "norm2_0": [8, 6], "norm3_0": [8, 6], "norm1_1": [8, 6], "norm2_1": [8, 6],
+           "norm3_1": [8, 6], "conv1": [16, 8, 6, 6], "nonlin1": [16, 8, 6, 6]}
+    | dict.fromkeys(["conv2", "nonlin2", "conv3", "nonlin3", "output"], [8, 8, 6, 6]),
+    "V4": {"conv_input": [8, 6], "skip": [4], "norm_skip": [4], "norm1_0": [8, 6],
+           "conv1": [8, 4, 4, 4, 6, 6, 6, 6], "nonlin1": [8, 4, 4, 4, 6, 6, 6, 6]}
+    | {f"norm{i}_{t}": [4, 6] for i in (1, 2, 3) for t in range(4) if (i, t) != (1, 0)}
+    | dict.fromkeys(["conv2", "nonlin2", "conv3", "nonlin3", "output"], [4, 4, 4, 4, 6, 6, 6, 6]),
+    "IT": {"conv_input": [6], "skip": [3], "norm_skip": [3], "norm1_0": [6], "conv1": [6, 3],
+           "nonlin1": [6, 3]}
+    | {f"norm{i}_{t}": [3] for i in (1, 2, 3) for t in range(2) if (i, t) != (1, 0)}
+    | dict.fromkeys(["conv2", "nonlin2", "conv3", "nonlin3", "output"], [3, 3]),
+    "Decoder": {"avgpool": [1], "flatten": [0], "linear": [0], "output": [0]},
+}  # fmt: skip
+R_CALLS = {
+    block: {"conv_input": [side] * (3 if block == "V1" else 2)}
+    | dict.fromkeys(["norm_input", "nonlin_input"], [side] * (3 if block == "V1" else 2))
+    | dict.fromkeys(["conv1", "norm1", "nonlin1", "output"], [side] * 3)
+    for block, side in (("V1", 56), ("V2", 28), ("V4", 14), ("IT", 7))
+} | {"decoder": {"avgpool": [1], "flatten": [0], "linear": [0]}}
+
+
+def hook_calls(model: torch.nn.Module, size: int) -> dict[str, dict[str, list[int]]]:
+    """Every output side of every `layer.sublayer` in one eval forward pass."""
+    calls = {}
+    for layer, block in model.named_children():
+        for name, module in block.named_children():
+            sides = calls.setdefault(layer, {}).setdefault(name, [])
+            module.register_forward_hook(
+                lambda m, i, out, sides=sides: sides.append(out.shape[-1] if out.dim() == 4 else 0)
+            )
+    with torch.no_grad():
+        model.eval()(torch.randn(1, 3, size, size))
+    return {layer: {k: v for k, v in subs.items() if v} for layer, subs in calls.items() if subs}
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "size", "expected"),
+    [("S100", {"outer_times": 2}, 64, S100_CALLS), ("R", {"times": 3}, 224, R_CALLS),
+     ("RT", {"times": 3}, 224, R_CALLS)],
+)  # fmt: skip
+def test_forward_hooks_fire_where_the_originals_do(name, options, size, expected):
+    """A run.py-style (layer, sublayer, time step) picks the same call as in the original:
+    every submodule runs as a module (also the strided convs of the feedback passes) and a
+    block's `output` once per inner time step."""
+    model = build(name, 10, width=0.125, **options)
+    assert hook_calls(model, size) == expected

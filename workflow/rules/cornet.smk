@@ -50,8 +50,8 @@ rule test_cornet:
         batch_size=64,
     shell:
         "visionflow --threads {threads} cornet test --ckpt {input.ckpt:q}"
-        " --data {params.data:q} --split val --batch-size {params.batch_size}"
-        " --out {output:q} 2>&1 | tee {log:q}"
+        " --data {params.data:q} --split val --selected-on val"
+        " --batch-size {params.batch_size} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule plot_cornet:

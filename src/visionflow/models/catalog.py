@@ -19,3 +19,9 @@ VIDEO_MODELS = tuple(VIDEO_ARCHS)
 RESNET_BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 LIGHT_BACKBONE = "mobilenet_v3_small"
 DETECTION_BACKBONES = (*RESNET_BACKBONES, LIGHT_BACKBONE)
+
+# CORnet architectures of CORnet-100's run.py (`--model`); `times` applies to the recurrent
+# ones, `outer_times` to the feedback model.
+CORNET_MODELS = ("Z", "R", "RT", "S", "S100")
+CORNET_RECURRENT = ("R", "RT")
+CORNET_FEEDBACK = "S100"

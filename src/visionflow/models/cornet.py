@@ -1,27 +1,62 @@
-"""CORnet-S with the V4->V1 feedback loop of CORnet-100 (model `S100`).
+"""CORnet-S (model `S`) and CORnet-100's S100: CORnet-S with a V4->V1 feedback loop.
 
-`outer_times=k` runs the V1-V2-V4 path k times. The first pass downsamples as
+`outer_times=k` runs S100's V1-V2-V4 path k times. The first pass downsamples as
 CORnet-S does; later passes take V4's output through a 1x1 conv (256->3, padding 1,
 no bias) and run every stride at 1, with the skip branch taken as identity and the
 per-time-step BatchNorm weights shared across passes, as the original fork. Unlike the
 original, each pass keeps its own BatchNorm running statistics (buffers, not
-parameters), so evaluation normalises every pass as training does. The pass index is
-an argument instead of stride mutations on the modules, so the model is safe to
-replicate across devices.
+parameters), so evaluation normalises every pass as training does. The stride is an
+argument of the call instead of a mutation of the modules, so the model is safe to
+replicate across devices; every submodule is still called as a module, so forward hooks
+fire where the original's do (`output` once per inner time step).
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from pathlib import Path
+from collections import OrderedDict
 
 import torch
 from torch import nn
 
-from visionflow.io import BadInputError, safe_torch_load
+# The published CORnet-Z/R/RT/S read out 1000 ImageNet classes; CORnet-100 keeps those heads.
+IMAGENET_CLASSES = 1000
 
-log = logging.getLogger(__name__)
+
+def channels(width: float) -> tuple[int, int, int, int]:
+    """Channels of V1, V2, V4 and IT at `width` (1.0: 64, 128, 256, 512)."""
+    c1, c2, c4, c_it = (max(1, round(c * width)) for c in (64, 128, 256, 512))
+    return c1, c2, c4, c_it
+
+
+def decoder(in_channels: int, num_classes: int, output: bool = True) -> nn.Sequential:
+    """Global average pool and a linear read-out (with an `output` tap, as CORnet-Z/S/S100)."""
+    layers = [
+        ("avgpool", nn.AdaptiveAvgPool2d(1)),
+        ("flatten", nn.Flatten()),
+        ("linear", nn.Linear(in_channels, num_classes)),
+    ]
+    return nn.Sequential(OrderedDict(layers + ([("output", nn.Identity())] if output else [])))
+
+
+class StrideConv2d(nn.Conv2d):
+    """Conv2d whose stride a call may override (feedback passes reuse strided convs at 1)."""
+
+    def forward(self, x: torch.Tensor, stride: int | None = None) -> torch.Tensor:
+        if stride is None:
+            return super().forward(x)
+        return nn.functional.conv2d(
+            x, self.weight, self.bias, stride, self.padding, self.dilation, self.groups
+        )
+
+
+class StrideMaxPool2d(nn.MaxPool2d):
+    """MaxPool2d whose stride a call may override."""
+
+    def forward(self, x: torch.Tensor, stride: int | None = None) -> torch.Tensor:
+        return nn.functional.max_pool2d(
+            x, self.kernel_size, self.stride if stride is None else stride, self.padding
+        )
 
 
 class PassBatchNorm2d(nn.BatchNorm2d):
@@ -62,7 +97,7 @@ class CORblockS(nn.Module):
         self.norm_skip = nn.BatchNorm2d(out_channels)
         self.conv1 = nn.Conv2d(out_channels, wide, kernel_size=1, bias=False)
         self.nonlin1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(wide, wide, kernel_size=3, stride=2, padding=1, bias=False)
+        self.conv2 = StrideConv2d(wide, wide, kernel_size=3, stride=2, padding=1, bias=False)
         self.nonlin2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(wide, out_channels, kernel_size=1, bias=False)
         self.nonlin3 = nn.ReLU(inplace=True)
@@ -78,12 +113,11 @@ class CORblockS(nn.Module):
             first = t == 0 and pass_index == 0
             skip = self.norm_skip(self.skip(x)) if first else x
             x = self.nonlin1(getattr(self, f"norm1_{t}")(self.conv1(x), pass_index))
-            stride = 2 if first else 1
-            x = nn.functional.conv2d(x, self.conv2.weight, stride=stride, padding=1)
+            x = self.conv2(x, 2 if first else 1)
             x = self.nonlin2(getattr(self, f"norm2_{t}")(x, pass_index))
             x = getattr(self, f"norm3_{t}")(self.conv3(x), pass_index)
-            x = self.nonlin3(x + skip)
-        return self.output(x)
+            x = self.output(self.nonlin3(x + skip))
+        return x
 
 
 class VOneBlock(nn.Module):
@@ -91,12 +125,12 @@ class VOneBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, passes: int = 1) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(
+        self.conv1 = StrideConv2d(
             in_channels, out_channels, kernel_size=7, stride=2, padding=3, bias=False
         )
         self.norm1 = PassBatchNorm2d(out_channels, passes)
         self.nonlin1 = nn.ReLU(inplace=True)
-        self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.pool = StrideMaxPool2d(kernel_size=3, stride=2, padding=1)
         self.conv2 = nn.Conv2d(
             out_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False
         )
@@ -106,56 +140,55 @@ class VOneBlock(nn.Module):
 
     def forward(self, inp: torch.Tensor, pass_index: int = 0) -> torch.Tensor:
         stride = 2 if pass_index == 0 else 1
-        x = nn.functional.conv2d(inp, self.conv1.weight, stride=stride, padding=3)
-        x = self.nonlin1(self.norm1(x, pass_index))
-        x = nn.functional.max_pool2d(x, kernel_size=3, stride=stride, padding=1)
+        x = self.nonlin1(self.norm1(self.conv1(inp, stride), pass_index))
+        x = self.pool(x, stride)
         x = self.nonlin2(self.norm2(self.conv2(x), pass_index))
         return self.output(x)
 
 
-class Decoder(nn.Module):
-    """Global average pool and a linear read-out."""
+class CORnetS(nn.Module):
+    """CORnet-S: V1, then V2, V4 and IT bottleneck blocks run 2, 4 and 2 time steps, and a
+    linear read-out `decoder`. With `feedback` it is S100: the read-out is named `Decoder`,
+    a V4->V1 conv exists and the V1-V4 path runs `outer_times` passes.
 
-    def __init__(self, in_channels: int, num_classes: int) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
-        self.linear = nn.Linear(in_channels, num_classes)
-        self.output = nn.Identity()
-
-    def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        return self.output(self.linear(self.flatten(self.avgpool(inp))))
-
-
-class CORnetS100(nn.Module):
-    """CORnet-S whose V1-V4 path runs `outer_times` times with V4 fed back to V1.
-
-    `width` scales every block's channels (1.0 is the published model; the CPU demo
-    uses a narrower one).
+    `width` scales every block's channels (1.0 is the published model).
     """
 
-    def __init__(self, num_classes: int = 100, outer_times: int = 1, width: float = 1.0) -> None:
+    def __init__(
+        self,
+        num_classes: int = IMAGENET_CLASSES,
+        width: float = 1.0,
+        feedback: bool = False,
+        outer_times: int = 1,
+    ) -> None:
         super().__init__()
-        if outer_times < 1:
-            raise ValueError(f"outer_times must be >= 1, got {outer_times}")
-        c1, c2, c4, c_it = (max(1, round(c * width)) for c in (64, 128, 256, 512))
+        if outer_times < 1 or (outer_times > 1 and not feedback):
+            raise ValueError(f"outer_times {outer_times} needs the S100 feedback loop")
+        c1, c2, c4, c_it = channels(width)
         self.outer_times = outer_times
         self.V1 = VOneBlock(3, c1, passes=outer_times)
         self.V2 = CORblockS(c1, c2, times=2, passes=outer_times)
         self.V4 = CORblockS(c2, c4, times=4, passes=outer_times)
         self.IT = CORblockS(c4, c_it, times=2)
-        self.Decoder = Decoder(c_it, num_classes)
-        self.V4_to_V1 = nn.Conv2d(c4, 3, kernel_size=1, stride=1, padding=1, bias=False)
+        self.readout = "Decoder" if feedback else "decoder"
+        self.add_module(self.readout, decoder(c_it, num_classes))
+        if feedback:
+            self.V4_to_V1 = nn.Conv2d(c4, 3, kernel_size=1, stride=1, padding=1, bias=False)
         _init_like_original(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for t in range(self.outer_times):
             if t > 0:
                 x = self.V4_to_V1(x)
-            x = self.V1(x, t)
-            x = self.V2(x, t)
-            x = self.V4(x, t)
-        return self.Decoder(self.IT(x))
+            x = self.V4(self.V2(self.V1(x, t), t), t)
+        return getattr(self, self.readout)(self.IT(x))
+
+
+class CORnetS100(CORnetS):
+    """CORnet-100's S100: CORnet-S whose V1-V4 path runs `outer_times` times, V4 fed back to V1."""
+
+    def __init__(self, num_classes: int = 100, outer_times: int = 1, width: float = 1.0) -> None:
+        super().__init__(num_classes, width, feedback=True, outer_times=outer_times)
 
 
 def _init_like_original(model: nn.Module) -> None:
@@ -167,45 +200,3 @@ def _init_like_original(model: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             m.weight.data.fill_(1)
             m.bias.data.zero_()
-
-
-def load_cornet_weights(model: CORnetS100, path: str | Path) -> list[str]:
-    """Copy matching tensors from an original CORnet-S/S100 or a visionflow checkpoint.
-
-    Accepts `{'state_dict': ...}` files (DataParallel `module.` and Lightning `model.`
-    prefixes stripped, CORnet-S's `decoder.` renamed) or a bare state dict. Returns the
-    names of model tensors left at their initial values (missing or of another shape).
-    """
-    payload = safe_torch_load(path)
-    state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
-    if not isinstance(state, dict) or not state:
-        raise BadInputError(path, f"expected a state dict, found {type(payload).__name__}")
-    renamed = {_canonical_key(k): v for k, v in state.items() if torch.is_tensor(v)}
-    own = model.state_dict()
-    missing = (k for k in own if k not in renamed)
-    renamed |= {k: renamed[s] for k in missing if (s := _shared_statistic(k)) in renamed}
-    usable = {k: v for k, v in renamed.items() if k in own and own[k].shape == v.shape}
-    if not usable:
-        raise BadInputError(path, "no tensor matches the CORnet-S100 layout")
-    model.load_state_dict(usable, strict=False)
-    left = sorted(k for k in own if k not in usable)
-    if left:
-        log.warning(
-            "%s: %d tensors keep their initial values: %s", path, len(left), ", ".join(left)
-        )
-    return left
-
-
-def _shared_statistic(key: str) -> str | None:
-    """`...running_mean` for a per-pass `...running_mean_pass2` key, as stored by the original."""
-    stem, sep, index = key.rpartition("_pass")
-    return stem if sep and index.isdigit() else None
-
-
-def _canonical_key(key: str) -> str:
-    for prefix in ("module.", "model."):
-        if key.startswith(prefix):
-            key = key[len(prefix) :]
-    if key.startswith("decoder."):
-        key = "Decoder." + key[len("decoder.") :]
-    return key
