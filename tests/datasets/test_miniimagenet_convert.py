@@ -100,7 +100,7 @@ def test_round_trip_matches_pil_resize(raw: Path, tmp_path: Path) -> None:
         f"val/{A}/va1.JPEG", f"val/{B}/vb1.png",
     ]  # fmt: skip
     sizes = {row.id: (row.height, row.width) for row in manifest.itertuples()}
-    assert sizes[f"train/{A}/a1.JPEG"] == (32, 43)
+    assert sizes[f"train/{A}/a1.JPEG"] == (32, 42)  # 42.67 truncated, as Resize(32) does
     assert sizes[f"train/{B}/b2.png"] == (80, 32)
     assert sizes[f"train/{B}/b3.jpeg"] == (48, 32)
     assert all(Path(s).is_relative_to(raw) for s in manifest["source"])
@@ -222,7 +222,7 @@ def test_packed_images_missing_file_and_pickling(raw: Path, tmp_path: Path) -> N
     images = PackedImages(out, "train")
     first = images.image(0)
     clone = pickle.loads(pickle.dumps(images))
-    assert clone.image(0).equal(first) and first.shape == (3, 32, 43)
+    assert clone.image(0).equal(first) and first.shape == (3, 32, 42)
     (out / "val.npy").unlink()
     with pytest.raises(BadInputError, match="val.npy"):
         PackedImages(out, "val")
@@ -249,3 +249,18 @@ def test_packed_images_damaged_array_names_the_file(raw: Path, tmp_path: Path, d
     images = PackedImages(out, "train")
     with pytest.raises(BadInputError, match="train.npy"):
         images.image(0)
+
+
+def test_stored_image_is_what_run_py_resize_256_makes(tmp_path: Path) -> None:
+    """At short side 256 the store holds exactly torchvision's Resize(256) of the source (the
+    original's val transform before CenterCrop), long side truncated: 500x366 -> 349x256."""
+    from torchvision import transforms
+
+    source = _save(tmp_path / "raw" / "train" / A / "a.JPEG", 9, 500, 366)
+    _save(tmp_path / "raw" / "val" / A / "b.JPEG", 10, 40, 40)
+    prepare(tmp_path / "raw", tmp_path / "packed", 256)
+    stored = PackedImages(tmp_path / "packed", "train").image(0).numpy()
+    with Image.open(source) as img:
+        resized = np.asarray(transforms.Resize(256)(img.convert("RGB"))).transpose(2, 0, 1)
+    assert stored.shape == (3, 256, 349)
+    np.testing.assert_array_equal(stored, resized)

@@ -68,10 +68,11 @@ def _scan(root: Path, on_bad_sample: str, skipped: list[tuple[str, str]]) -> pd.
 
 
 def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """(width, height) scaled so the shorter side equals `short_side`, aspect ratio kept."""
+    """(width, height) scaled so the shorter side equals `short_side`, aspect ratio kept and
+    the long side truncated, as torchvision's Resize(short_side) sizes it."""
     if width <= height:
-        return short_side, round(height * short_side / width)
-    return round(width * short_side / height), short_side
+        return short_side, int(short_side * height / width)
+    return int(short_side * width / height), short_side
 
 
 def _describe(exc: Exception) -> str:
