@@ -45,7 +45,7 @@ def shared_settings():
 
 
 def run_settings(section, excluded, **extra):
-    """JSON of config[section] without the `excluded` keys, plus `extra` and the shared
-    settings: what a run computes from, so a change re-runs exactly the runs it affects."""
+    """JSON of config[section] without the `excluded` keys, plus `extra` and the
+    shared settings: what a run computes from, so a change re-runs exactly its runs."""
     settings = {k: v for k, v in config[section].items() if k not in excluded}
     return json.dumps(settings | extra | shared_settings(), sort_keys=True)
