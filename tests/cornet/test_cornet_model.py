@@ -1,5 +1,7 @@
 """CORnet-S100: parameter count, feedback shapes, original-checkpoint loading."""
 
+import logging
+
 import pytest
 import torch
 
@@ -50,7 +52,7 @@ def test_feedback_changes_output_but_not_parameters():
     assert count(one) == count(two)
 
 
-def test_loads_original_dataparallel_cornet_s_checkpoint(tmp_path):
+def test_loads_original_dataparallel_cornet_s_checkpoint(tmp_path, caplog):
     source = CORnetS100(num_classes=1000, width=0.25)
     state = {}
     for key, value in source.state_dict().items():
@@ -61,8 +63,12 @@ def test_loads_original_dataparallel_cornet_s_checkpoint(tmp_path):
     torch.save({"epoch": 43, "state_dict": state, "flags": {"lr": 0.1}}, path)
 
     target = CORnetS100(num_classes=100, width=0.25)
-    left = load_cornet_weights(target, path)
+    with caplog.at_level(logging.WARNING):
+        left = load_cornet_weights(target, path)
     assert set(left) == {"V4_to_V1.weight", "Decoder.linear.weight", "Decoder.linear.bias"}
+    # the 1000-class head has no place in S100, and the warning says so
+    unused = "2 tensors of the file are not used: module.decoder.linear.bias, module.decoder"
+    assert unused in caplog.text
     assert torch.equal(target.V2.conv2.weight, source.V2.conv2.weight)
 
 

@@ -1,6 +1,7 @@
 """The original run.py's own checkpoint files (`epoch_XX.pth.tar`) through the CLI."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -59,12 +60,17 @@ def test_fixture_is_laid_out_as_run_py_writes(original_cornet_s):
     assert len(data["optimizer"]["state"]) == len(data["optimizer"]["param_groups"][0]["params"])
 
 
-def test_cli_scores_an_original_cornet_s_checkpoint(original_cornet_s, tiny_store, tmp_path):
+def test_cli_scores_an_original_cornet_s_checkpoint(
+    original_cornet_s, tiny_store, tmp_path, caplog
+):
     path, model = original_cornet_s
     out = tmp_path / "test.json"
     argv = ["cornet", "test", "--ckpt", str(path), "--outer-times", "1", "--width", "0.125",
             "--data", str(tiny_store), "--out", str(out), "--batch-size", "4"]  # fmt: skip
-    assert main(argv) == 0
+    with caplog.at_level(logging.WARNING):
+        assert main(argv) == 0
+    assert "epoch, optimizer not used" in caplog.text  # every tensor is, the rest is named
+    assert "tensors of the file are not used" not in caplog.text
     scored = json.loads(out.read_text())
     images = PackedImages(tiny_store, "val")
     crop = eval_transform(256, 224)  # run.py val's Resize(256) + CenterCrop(224)

@@ -56,7 +56,8 @@ def load_cornet_weights(model: nn.Module, path: str | Path) -> list[str]:
     Accepts `{'state_dict': ...}` files (DataParallel `module.` and Lightning `model.`
     prefixes stripped, `decoder.`/`Decoder.` renamed to the model's read-out) or a bare
     state dict. Returns the names of model tensors left at their initial values (missing
-    or of another shape), which a warning also lists.
+    or of another shape), which a warning also lists, as it lists the file's tensors
+    that the model does not use.
     """
     payload = safe_torch_load(path)
     state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
@@ -64,7 +65,8 @@ def load_cornet_weights(model: nn.Module, path: str | Path) -> list[str]:
         raise BadInputError(path, f"expected a state dict, found {type(payload).__name__}")
     own = model.state_dict()
     readout = next((p for p in READOUTS if any(k.startswith(p) for k in own)), READOUTS[0])
-    renamed = {_canonical_key(k, readout): v for k, v in state.items() if torch.is_tensor(v)}
+    file_key = {_canonical_key(k, readout): k for k, v in state.items() if torch.is_tensor(v)}
+    renamed = {k: state[name] for k, name in file_key.items()}
     missing = (k for k in own if k not in renamed)
     renamed |= {k: renamed[s] for k in missing if (s := _shared_statistic(k)) in renamed}
     usable = {k: v for k, v in renamed.items() if k in own and own[k].shape == v.shape}
@@ -76,6 +78,11 @@ def load_cornet_weights(model: nn.Module, path: str | Path) -> list[str]:
         log.warning(
             "%s: %d tensors keep their initial values: %s", path, len(left), ", ".join(left)
         )
+    sources = set(usable) | {_shared_statistic(k) for k in usable}
+    unused = sorted(name for k, name in file_key.items() if k not in sources)
+    if unused:
+        log.warning("%s: %d tensors of the file are not used: %s", path, len(unused),
+                    ", ".join(unused))  # fmt: skip
     return left
 
 

@@ -4,6 +4,7 @@ a study's runs."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,8 @@ from visionflow.io import BadInputError, safe_torch_load
 from visionflow.models.catalog import CORNET_FEEDBACK, CORNET_MODELS, CORNET_RECURRENT
 from visionflow.models.cornet_zoo import DEFAULT_TIMES, load_cornet_weights
 from visionflow.settings import PRECISIONS, setting_number
+
+log = logging.getLogger(__name__)
 
 READOUT = "decoder.linear.bias"
 SUMMARY_COLUMNS = [
@@ -77,6 +80,10 @@ def checkpoint_settings(path: Path, payload: Any, overrides: Mapping[str, Any]) 
         settings = dict(payload["hyper_parameters"])
     elif isinstance(payload.get("flags"), Mapping):
         settings = flags_settings(path, payload["flags"])
+        unused = sorted(set(payload) - {"flags", "state_dict"})
+        if unused:
+            log.warning("%s: %s not used (training state; only the weights and the flags' model"
+                        " settings are)", path, ", ".join(unused))  # fmt: skip
     else:
         settings = {}
     settings |= {k: v for k, v in overrides.items() if v is not None}
