@@ -10,7 +10,7 @@ import torch
 from visionflow.cli import main
 from visionflow.data.miniimagenet import PackedImages
 from visionflow.engine.classifier import ImageClassifier
-from visionflow.experiments.cornet.evaluation import flags_settings
+from visionflow.experiments.cornet.evaluation import flags_settings, load
 from visionflow.experiments.cornet.training import eval_transform
 from visionflow.io import BadInputError
 from visionflow.models.cornet_zoo import build
@@ -112,3 +112,18 @@ def test_original_flags_choose_the_model_as_run_py_did():
     assert flags_settings("f", run_py_flags("RT", times=2)) == {"model": "RT", "times": 5}
     with pytest.raises(BadInputError, match="flags: model 'Q'"):
         flags_settings("f", run_py_flags("Q"))
+
+
+def test_a_file_with_tensors_the_model_lacks_is_refused_as_run_py_refuses_it(
+    original_cornet_s, tiny_store, tmp_path
+):
+    """run.py's strict load_state_dict fails on a tensor without a place; so does scoring."""
+    path, _ = original_cornet_s
+    data = torch.load(path, weights_only=True)
+    data["state_dict"]["module.V4_to_V1.weight"] = torch.zeros(3, 64, 1, 1)
+    torch.save(data, path)
+    with pytest.raises(BadInputError, match=r"0 of the model missing .* 1 \(first: module.V4_to"):
+        load(path, width=0.125)
+    argv = ["cornet", "test", "--ckpt", str(path), "--width", "0.125", "--data",
+            str(tiny_store), "--out", str(tmp_path / "test.json")]  # fmt: skip
+    assert main(argv) == 2 and not (tmp_path / "test.json").exists()

@@ -50,14 +50,15 @@ def build(
     return CORnetR(IMAGENET_CLASSES, width, times, synchronous=name == "RT")
 
 
-def load_cornet_weights(model: nn.Module, path: str | Path) -> list[str]:
+def load_cornet_weights(model: nn.Module, path: str | Path, strict: bool = False) -> list[str]:
     """Copy matching tensors from an original CORnet file or a visionflow checkpoint.
 
     Accepts `{'state_dict': ...}` files (DataParallel `module.` and Lightning `model.`
     prefixes stripped, `decoder.`/`Decoder.` renamed to the model's read-out) or a bare
     state dict. Returns the names of model tensors left at their initial values (missing
     or of another shape), which a warning also lists, as it lists the file's tensors
-    that the model does not use.
+    that the model does not use. `strict` refuses the file unless it holds exactly the
+    model's tensors, as run.py's `load_state_dict` does.
     """
     payload = safe_torch_load(path)
     state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
@@ -72,18 +73,30 @@ def load_cornet_weights(model: nn.Module, path: str | Path) -> list[str]:
     usable = {k: v for k, v in renamed.items() if k in own and own[k].shape == v.shape}
     if not usable:
         raise BadInputError(path, f"no tensor matches the {type(model).__name__} layout")
-    model.load_state_dict(usable, strict=False)
     left = sorted(k for k in own if k not in usable)
+    sources = set(usable) | {_shared_statistic(k) for k in usable}
+    unused = sorted(name for k, name in file_key.items() if k not in sources)
+    if strict and (left or unused):
+        raise BadInputError(
+            path,
+            f"not the tensors of this {type(model).__name__}: {_counted(left)} of the model"
+            f" missing or of another shape, {_counted(unused)} of the file without a place;"
+            " the model settings (model, outer_times, times, width) must be the file's",
+        )
+    model.load_state_dict(usable, strict=False)
     if left:
         log.warning(
             "%s: %d tensors keep their initial values: %s", path, len(left), ", ".join(left)
         )
-    sources = set(usable) | {_shared_statistic(k) for k in usable}
-    unused = sorted(name for k, name in file_key.items() if k not in sources)
     if unused:
         log.warning("%s: %d tensors of the file are not used: %s", path, len(unused),
                     ", ".join(unused))  # fmt: skip
     return left
+
+
+def _counted(names: list[str]) -> str:
+    """'3 (first: a.weight)' for a list of tensor names."""
+    return f"{len(names)} (first: {names[0]})" if names else "0"
 
 
 def _shared_statistic(key: str) -> str | None:

@@ -111,7 +111,7 @@ def load(ckpt: Path, num_classes: int | None = None, **overrides: Any) -> tuple[
     `overrides` (model, outer_times, times, width) replace them, and give them for a bare
     state dict. `num_classes`, the classes of the data it is used on, must match the
     classes it was trained on (without data or stored settings: the read-out's size);
-    every tensor of the model must come from the file.
+    the file must hold exactly the model's tensors.
     """
     payload = safe_torch_load(ckpt)
     settings = checkpoint_settings(ckpt, payload, overrides)
@@ -122,13 +122,7 @@ def load(ckpt: Path, num_classes: int | None = None, **overrides: Any) -> tuple[
     if "num_classes" not in settings:
         settings["num_classes"] = readout_size(ckpt, payload)
     model = build_model(settings)
-    left = load_cornet_weights(model, ckpt)
-    if left:
-        raise BadInputError(
-            ckpt,
-            f"{len(left)} tensors of CORnet-{settings['model']} missing or of another shape"
-            f" (first: {left[0]}); check --model, --outer-times, --times, --width",
-        )
+    load_cornet_weights(model, ckpt, strict=True)
     return model.eval(), settings
 
 
