@@ -86,6 +86,20 @@ def test_slr_queue_is_one_gpu_job_per_entry(tmp_path):
     assert sum("gpu=1" in line for line in resources) == 4  # two train and two test jobs
 
 
+def test_another_cornet_model_is_one_run_named_after_it(tmp_path):
+    """cornet.model R (run.py --model R): one run, results/cornet/R/, with `times` and
+    without S100's outer_times among the settings it computes from."""
+    workdir = workflow_copy(tmp_path, cornet={"model": "R", "times": 3})
+    result = snakemake(workdir, "-n", "-p", "results/cornet/summary.csv")
+    assert planned_jobs(result.stdout) == {"demo_miniimagenet": 1, "prepare_miniimagenet": 1,
+                                           "train_cornet": 1, "test_cornet": 1,
+                                           "summarize_cornet": 1}  # fmt: skip
+    [command] = [line for line in result.stdout.splitlines() if "cornet train" in line]
+    settings = json.loads(command.split("--settings ")[1].split(" 2>&1")[0].strip("'"))
+    assert settings["model"] == "R" and settings["times"] == 3 and "outer_times" not in settings
+    assert "--run-dir results/cornet/R " in command
+
+
 def test_schema_rejects_bad_config_readably(tmp_path):
     workdir = workflow_copy(tmp_path, cornet={"lr": "fast"})
     result = snakemake(workdir, "-n", check=False)
