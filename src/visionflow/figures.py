@@ -151,22 +151,26 @@ def _train_val_curves(
     column: str,
     ylabel: str,
     title: str,
-    val_label: str,
+    splits: Mapping[str, str],
 ) -> Figure:
-    """Plot train (solid) and validation (dashed) `column` against epoch, one colour per run."""
+    """Plot train (solid) and each of `splits` (split -> legend label; dashed, dotted, ...)
+    `column` against epoch, one colour per run. A run needs rows of the first of `splits`."""
     _check_runs(runs)
+    styles = ["--", ":", "-."]
     with axes_figure(path, epochs=True) as ax:
         handles = []
         for i, (run, frame) in enumerate(runs.items()):
             color = COLORS[i % len(COLORS)]
-            val = split_rows(frame, run, "val", required=True, columns=[column])
             train = split_rows(frame, run, "train", required=False, columns=[column])
             ax.plot(train["epoch"], train[column], color=color, linestyle="-")
-            ax.plot(val["epoch"], val[column], color=color, linestyle="--")
+            for k, split in enumerate(splits):
+                rows = split_rows(frame, run, split, required=k == 0, columns=[column])
+                ax.plot(rows["epoch"], rows[column], color=color, linestyle=styles[k])
             handles.append(Line2D([], [], color=color, linewidth=6, label=run))
+        handles.append(Line2D([], [], color="0.3", linestyle="-", label="train"))
         handles += [
-            Line2D([], [], color="0.3", linestyle="-", label="train"),
-            Line2D([], [], color="0.3", linestyle="--", label=val_label),
+            Line2D([], [], color="0.3", linestyle=styles[k], label=label)
+            for k, label in enumerate(splits.values())
         ]
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
@@ -175,25 +179,28 @@ def _train_val_curves(
     return ax.figure
 
 
+VALIDATION = {"val": "validation"}
+
+
 def plot_loss(
     runs: Mapping[str, pd.DataFrame],
     path: Path,
     title: str = "Loss",
     ylabel: str = "cross-entropy loss",
-    val_label: str = "validation",
+    splits: Mapping[str, str] = VALIDATION,
 ) -> Figure:
-    """Plot train (solid) and validation (dashed) loss, one colour per run."""
-    return _train_val_curves(runs, path, "loss", ylabel, title, val_label)
+    """Plot train (solid) and validation (dashed; or `splits`) loss, one colour per run."""
+    return _train_val_curves(runs, path, "loss", ylabel, title, splits)
 
 
 def plot_accuracy(
     runs: Mapping[str, pd.DataFrame],
     path: Path,
     title: str = "Accuracy",
-    val_label: str = "validation",
+    splits: Mapping[str, str] = VALIDATION,
 ) -> Figure:
-    """Plot train (solid) and validation (dashed) task accuracy, one colour per run."""
-    return _train_val_curves(runs, path, "accuracy", "accuracy", title, val_label)
+    """Plot train (solid) and validation (dashed; or `splits`) task accuracy, one colour per run."""
+    return _train_val_curves(runs, path, "accuracy", "accuracy", title, splits)
 
 
 def plot_confusion_matrix(
