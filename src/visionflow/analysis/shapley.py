@@ -201,6 +201,17 @@ def bounds_history(
     )
 
 
+def top_filters(table: Path, count: int) -> list[int]:
+    """The `count` filters of a Shapley table (`shapley.csv`) with the highest values, best
+    first."""
+    summary = pd.read_csv(table)
+    missing = {"filter", "value"} - set(summary.columns)
+    if missing:
+        raise BadInputError(table, f"not a Shapley table: no columns {sorted(missing)}")
+    ranked = summary.sort_values("value", ascending=False, kind="stable")
+    return [int(f) for f in ranked["filter"].head(count)]
+
+
 def shard(
     sample: ModelSample,
     layer: str,
