@@ -116,12 +116,20 @@ def get_rsm_top_k_inputs(wildcards):
     """Both runs' checkpoints and Shapley tables of the layer, and the prepared store."""
     first, second = wildcards.first, wildcards.second
     shapley = [
-        SHAPLEY_DIR.format(experiment=wildcards.experiment, model=model, layer=wildcards.layer)
+        SHAPLEY_DIR.format(
+            experiment=wildcards.experiment, model=model, layer=wildcards.layer
+        )
         + "/shapley.csv"
         for model in (first, second)
     ]
-    ckpts = [analysis_checkpoint(wildcards.experiment, model) for model in (first, second)]
-    return {"ckpts": ckpts, "shapley": shapley, "store": analysis_store(wildcards.experiment)}
+    ckpts = [
+        analysis_checkpoint(wildcards.experiment, model) for model in (first, second)
+    ]
+    return {
+        "ckpts": ckpts,
+        "shapley": shapley,
+        "store": analysis_store(wildcards.experiment),
+    }
 
 
 def get_pair_options(wildcards):
@@ -217,7 +225,9 @@ def get_attribution_inputs(wildcards):
     inputs = get_analysis_inputs(wildcards)
     if config["analysis"]["attribution"]["filters_from"] == "shapley":
         root = SHAPLEY_DIR.format(
-            experiment=wildcards.experiment, model=wildcards.model, layer=wildcards.layer
+            experiment=wildcards.experiment,
+            model=wildcards.model,
+            layer=wildcards.layer,
         )
         inputs["shapley"] = f"{root}/shapley.csv"
     return inputs
@@ -226,8 +236,14 @@ def get_attribution_inputs(wildcards):
 def get_attribution_options(wildcards, input):
     """--filters-from, --mask (Jacquard), --top-fraction and --average, each when configured."""
     attribution = config["analysis"]["attribution"]
-    options = [f"--filters-from {shlex.quote(input.shapley)}"] if "shapley" in input.keys() else []
-    options += ["--mask"] if attribution["mask"] and wildcards.experiment == "grasp" else []
+    options = (
+        [f"--filters-from {shlex.quote(input.shapley)}"]
+        if "shapley" in input.keys()
+        else []
+    )
+    options += (
+        ["--mask"] if attribution["mask"] and wildcards.experiment == "grasp" else []
+    )
     if attribution["top_fraction"]:
         options.append(f"--top-fraction {attribution['top_fraction']}")
     options += ["--average"] if attribution["average"] else []
