@@ -164,7 +164,8 @@ def test_every_training_sample_is_seen_each_epoch(store):
         module.trainer = SimpleNamespace(global_rank=0, world_size=1)
         sizes[count] = sum(len(batch[0]) for batch in module.train_dataloader())
     assert sizes == {7: 28, 8: 32}  # 28 % 3 == 1: the one-sample batch is kept
-    assert [len(d) for d in module.val_dataloader()] == [1, 2, 9]  # val, test, train batches
+    # val (4 samples), test (20) and the training part (32) in batches of 3
+    assert [len(d) for d in module.val_dataloader()] == [2, 7, 11]
 
 
 @pytest.mark.filterwarnings("ignore:AlexNet weights not found")

@@ -136,13 +136,13 @@ rule compare_rsm_reference:
             f"{RSM_REFERENCE}.png",
             caption="../report/rsm_reference.rst",
             category="Analysis",
-            subcategory="grasp",
+            subcategory="{experiment}",
         ),
         table=f"{RSM_REFERENCE}.csv",
     log:
-        "logs/analysis/compare_rsm_reference_{model}.log",
+        "logs/analysis/compare_rsm_reference_{experiment}_{model}.log",
     benchmark:
-        "benchmarks/analysis/compare_rsm_reference_{model}.tsv"
+        "benchmarks/analysis/compare_rsm_reference_{experiment}_{model}.tsv"
     conda:
         "../../envs/visionflow.yaml"
     threads: 2
@@ -155,7 +155,7 @@ rule compare_rsm_reference:
         seed=config["seed"],
         sample=get_sample_options,
     shell:
-        "visionflow --threads {threads} analysis rsm-reference --experiment grasp"
+        "visionflow --threads {threads} analysis rsm-reference --experiment {wildcards.experiment}"
         " --ckpt {input.ckpt:q} {params.sample} --data {params.data:q}"
         " --split {params.rsm[split]} --per-class {params.rsm[per_class]} --seed {params.seed}"
         " --batch-size {params.rsm[batch_size]} --alexnet {input.alexnet:q}"

@@ -86,7 +86,7 @@ def get_rsm_outputs():
 
 
 RSM_TOP_K = "results/{experiment}/analysis/rsm/top_k/{first}_vs_{second}/{layer}"
-RSM_REFERENCE = "results/grasp/analysis/rsm/{model}_vs_imagenet_alexnet"
+RSM_REFERENCE = "results/{experiment}/analysis/rsm/{model}_vs_imagenet_alexnet"
 
 
 @functools.cache  # `all` and `analysis_all` both ask
@@ -146,7 +146,10 @@ def get_rsm_reference_outputs():
     if not reference["alexnet"]:
         return []
     models = config["analysis"]["rsm"]["models"].get("grasp", [])
-    return [RSM_REFERENCE.format(model=model) + ".png" for model in models]
+    return [
+        RSM_REFERENCE.format(experiment="grasp", model=model) + ".png"
+        for model in models
+    ]
 
 
 SHAPLEY_DIR = "results/{experiment}/analysis/shapley/{model}/{layer}"
