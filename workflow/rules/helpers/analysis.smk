@@ -116,10 +116,7 @@ def get_rsm_top_k_inputs(wildcards):
     """Both runs' checkpoints and Shapley tables of the layer, and the prepared store."""
     first, second = wildcards.first, wildcards.second
     shapley = [
-        SHAPLEY_DIR.format(
-            experiment=wildcards.experiment, model=model, layer=wildcards.layer
-        )
-        + "/shapley.csv"
+        shapley_table(wildcards.experiment, model, wildcards.layer)
         for model in (first, second)
     ]
     ckpts = [
@@ -153,6 +150,12 @@ def get_rsm_reference_outputs():
 
 
 SHAPLEY_DIR = "results/{experiment}/analysis/shapley/{model}/{layer}"
+
+
+def shapley_table(experiment, model, layer):
+    """The Shapley values of one run's layer (shapley.csv)."""
+    root = SHAPLEY_DIR.format(experiment=experiment, model=model, layer=layer)
+    return f"{root}/shapley.csv"
 
 
 def _shapley_dir(wildcards):
@@ -227,12 +230,9 @@ def get_attribution_inputs(wildcards):
     filters come from it."""
     inputs = get_analysis_inputs(wildcards)
     if config["analysis"]["attribution"]["filters_from"] == "shapley":
-        root = SHAPLEY_DIR.format(
-            experiment=wildcards.experiment,
-            model=wildcards.model,
-            layer=wildcards.layer,
+        inputs["shapley"] = shapley_table(
+            wildcards.experiment, wildcards.model, wildcards.layer
         )
-        inputs["shapley"] = f"{root}/shapley.csv"
     return inputs
 
 
