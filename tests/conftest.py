@@ -56,3 +56,25 @@ def tiny_run(tmp_path_factory) -> Path:
     workdir = tiny_workflow(tmp_path_factory.mktemp("tiny-run"))
     snakemake(workdir, "all")
     return workdir
+
+
+@pytest.fixture(scope="session")
+def jacquard_store(tmp_path_factory) -> Path:
+    """Five classes, two train and one test object of one view each, stored at 224."""
+    from visionflow.data.jacquard.prepare import prepare
+    from visionflow.demo.jacquard import generate
+
+    raw = tmp_path_factory.mktemp("raw") / "jacquard"
+    generate(raw, objects_per_class=3, views_per_object=1, size=96, seed=0)
+    out = tmp_path_factory.mktemp("prepared") / "jacquard"
+    prepare(raw, out, size=224)
+    return out
+
+
+@pytest.fixture(scope="session")
+def original_weights(tmp_path_factory) -> Path:
+    """A NeuroVis CLS weights file laid out as the original's shipped .pth."""
+    from helpers import original_neurovis_weights
+
+    folder = tmp_path_factory.mktemp("trained-models")
+    return original_neurovis_weights(folder / "alexnetMap_cls_top5_v3.2.2_epoch150.pth")

@@ -227,3 +227,48 @@ def texts(fig) -> list[str]:
         if legend:
             found += [t.get_text() for t in legend.get_texts()]
     return [t for t in found if t]
+
+
+# The original NeuroVis weights (GrTrainer_paperspace trained-models/
+# alexnetMap_{cls,grasp}_top5_v3.2.2_epoch150.pth): a bare state dict of AlexnetMap_v3, these
+# 22 float32 tensors in this order (ConvTranspose2d weights are in, out, k, k).
+ALEXNETMAP_V3 = (
+    ("rgb_features.0.weight", (64, 3, 11, 11)), ("rgb_features.0.bias", (64,)),
+    ("d_features.0.weight", (64, 3, 11, 11)), ("d_features.0.bias", (64,)),
+    ("features.0.weight", (32, 128, 5, 5)), ("features.0.bias", (32,)),
+    ("features.4.weight", (64, 32, 3, 3)), ("features.4.bias", (64,)),
+    ("features.7.weight", (64, 64, 3, 3)), ("features.7.bias", (64,)),
+    ("features.10.weight", (64, 64, 3, 3)), ("features.10.bias", (64,)),
+    ("features.13.weight", (64, 32, 3, 3)), ("features.13.bias", (32,)),
+    ("features.15.weight", (32, 32, 5, 5)), ("features.15.bias", (32,)),
+    ("features.17.weight", (32, 16, 3, 3)), ("features.17.bias", (16,)),
+    ("grasp.0.weight", (16, 5, 11, 11)), ("grasp.0.bias", (5,)),
+    ("confidence.0.weight", (16, 1, 11, 11)), ("confidence.0.bias", (1,)),
+)  # fmt: skip
+
+
+def original_neurovis_weights(path: Path, seed: int = 0) -> Path:
+    """A file laid out as the original's shipped NeuroVis .pth: the ALEXNETMAP_V3 tensors
+    (random, seeded) in a bare OrderedDict, one conv1 shared by the RGB and depth branches,
+    saved with every storage tagged `cuda:0` as `torch.save` on the GPU writes them."""
+    from collections import OrderedDict
+
+    from torch import serialization
+
+    generator = torch.Generator().manual_seed(seed)
+    state = OrderedDict(
+        (key, 0.05 * torch.randn(shape, generator=generator)) for key, shape in ALEXNETMAP_V3
+    )
+    for name in ("weight", "bias"):  # the shipped files share conv1 between both branches
+        state[f"d_features.0.{name}"] = state[f"rgb_features.0.{name}"].clone()
+
+    def on_cuda(storage: object) -> str:
+        return "cuda:0"
+
+    serialization.register_package(1, on_cuda, lambda storage, location: None)
+    try:
+        torch.save(state, path)
+    finally:
+        registry = serialization._package_registry
+        registry[:] = [entry for entry in registry if entry[1] is not on_cuda]
+    return path

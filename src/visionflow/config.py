@@ -206,6 +206,25 @@ def cross_checks(config: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
         problems.append((["saliency", "weights_dir"],
                          "pretrain_weights needs <dir>/<task>.pt main-network weights; set it"
                          " or add pretrain_weights to saliency.skip"))  # fmt: skip
+    problems += _grasp_problems(config["grasp"])
+    return problems
+
+
+def _grasp_problems(grasp: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
+    """Original weights files that are missing; a backbone unfrozen later without ImageNet's
+    AlexNet weights (the original starts from them)."""
+    problems: list[tuple[list[Any], str]] = []
+    for task, path in grasp["weights"].items():
+        if path and not Path(path).is_file():
+            problems.append((["grasp", "weights", task], f"file {path} does not exist"))
+    trained = [task for task in grasp["tasks"] if not grasp["weights"].get(task)]
+    alexnet = grasp["alexnet_weights"]
+    if trained and grasp["unfreeze_epoch"] is not None and not alexnet:
+        problems.append((["grasp", "alexnet_weights"],
+                         "must name torchvision's AlexNet state dict when unfreeze_epoch is"
+                         " set (the frozen layers start at ImageNet's weights)"))  # fmt: skip
+    elif trained and alexnet and not Path(alexnet).is_file():
+        problems.append((["grasp", "alexnet_weights"], f"file {alexnet} does not exist"))
     return problems
 
 

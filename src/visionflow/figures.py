@@ -150,22 +150,34 @@ def run_color(index: int) -> str:
     return COLORS[index % len(COLORS)]
 
 
+VALIDATION = {"val": "validation"}
+SPLIT_STYLES = ["--", ":", "-."]
+
+
 def draw_train_val(
-    ax: Axes, runs: Mapping[str, pd.DataFrame], column: str, val_label: str, scale: float = 1.0
+    ax: Axes,
+    runs: Mapping[str, pd.DataFrame],
+    column: str,
+    splits: Mapping[str, str] = VALIDATION,
+    scale: float = 1.0,
 ) -> None:
-    """Draw train (solid) and validation (dashed) `column` x `scale` against epoch, one
-    colour per run, with a legend of runs and line styles."""
+    """Draw train (solid) and each of `splits` (split -> legend label; dashed, dotted, ...)
+    `column` x `scale` against epoch, one colour per run, with a legend of runs and line
+    styles. A run needs rows of the first of `splits`."""
     _check_runs(runs)
     handles = []
     for i, (run, frame) in enumerate(runs.items()):
-        val = split_rows(frame, run, "val", required=True, columns=[column])
         train = split_rows(frame, run, "train", required=False, columns=[column])
         ax.plot(train["epoch"], scale * train[column], color=run_color(i), linestyle="-")
-        ax.plot(val["epoch"], scale * val[column], color=run_color(i), linestyle="--")
+        for k, split in enumerate(splits):
+            rows = split_rows(frame, run, split, required=k == 0, columns=[column])
+            ax.plot(rows["epoch"], scale * rows[column], color=run_color(i),
+                    linestyle=SPLIT_STYLES[k])  # fmt: skip
         handles.append(Line2D([], [], color=run_color(i), linewidth=6, label=run))
+    handles.append(Line2D([], [], color="0.3", linestyle="-", label="train"))
     handles += [
-        Line2D([], [], color="0.3", linestyle="-", label="train"),
-        Line2D([], [], color="0.3", linestyle="--", label=val_label),
+        Line2D([], [], color="0.3", linestyle=SPLIT_STYLES[k], label=label)
+        for k, label in enumerate(splits.values())
     ]
     ax.legend(handles=handles)
 
@@ -176,12 +188,12 @@ def _train_val_curves(
     column: str,
     ylabel: str,
     title: str,
-    val_label: str,
+    splits: Mapping[str, str],
 ) -> Figure:
-    """Plot train (solid) and validation (dashed) `column` against epoch, one colour per run."""
-    _check_runs(runs)
+    """Plot train (solid) and each of `splits` (split -> legend label; dashed, dotted, ...)
+    `column` against epoch, one colour per run. A run needs rows of the first of `splits`."""
     with axes_figure(path, epochs=True) as ax:
-        draw_train_val(ax, runs, column, val_label)
+        draw_train_val(ax, runs, column, splits)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
@@ -193,20 +205,20 @@ def plot_loss(
     path: Path,
     title: str = "Loss",
     ylabel: str = "cross-entropy loss",
-    val_label: str = "validation",
+    splits: Mapping[str, str] = VALIDATION,
 ) -> Figure:
-    """Plot train (solid) and validation (dashed) loss, one colour per run."""
-    return _train_val_curves(runs, path, "loss", ylabel, title, val_label)
+    """Plot train (solid) and validation (dashed; or `splits`) loss, one colour per run."""
+    return _train_val_curves(runs, path, "loss", ylabel, title, splits)
 
 
 def plot_accuracy(
     runs: Mapping[str, pd.DataFrame],
     path: Path,
     title: str = "Accuracy",
-    val_label: str = "validation",
+    splits: Mapping[str, str] = VALIDATION,
 ) -> Figure:
-    """Plot train (solid) and validation (dashed) task accuracy, one colour per run."""
-    return _train_val_curves(runs, path, "accuracy", "accuracy", title, val_label)
+    """Plot train (solid) and validation (dashed; or `splits`) task accuracy, one colour per run."""
+    return _train_val_curves(runs, path, "accuracy", "accuracy", title, splits)
 
 
 def plot_confusion_matrix(

@@ -49,7 +49,7 @@ def test_shapley_figures_highlight_the_top_filters_and_log_their_bounds(tmp_path
 
 def test_guided_backprop_has_an_input_column_then_one_per_filter(tmp_path):
     inputs = np.random.default_rng(0).normal(size=(2, 3, 16, 16))
-    maps = {5: np.zeros((2, 16, 16)), 9: np.ones((2, 16, 16))}
+    maps = {"filter 5": np.zeros((2, 16, 16)), "filter 9": np.ones((2, 16, 16))}
     fig = plot_guided_backprop(inputs, maps, tmp_path / "gb.png", "guided backprop")
     top_row = [ax.get_title() for ax in fig.axes[:3]]
     assert top_row == ["input", "filter 5", "filter 9"]

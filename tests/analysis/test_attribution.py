@@ -9,6 +9,7 @@ from torch import nn
 from visionflow.analysis.attribution import (
     LayerFilters,
     guided_backprop,
+    masked_top_mean,
     maximise_activation,
     saliency_gray,
     strongest_filters,
@@ -81,3 +82,59 @@ def test_cli_writes_both_figures(cornet_checkpoint, tiny_store, tmp_path):
     for name in ("gb.png", "am.png"):
         image = plt.imread(tmp_path / name)
         assert min(image.shape[:2]) > 100 and image.std() > 0
+
+
+def test_masked_top_percent_average():
+    rng = np.random.default_rng(0)
+    maps = [rng.uniform(size=(2, 10, 10)) for _ in range(5)]
+    masks = np.zeros((2, 10, 10), dtype=np.uint8)
+    masks[:, 2:8, 1:9] = 1
+    kept = masked_top_mean(maps[:1], masks, top_fraction=0.1)  # int(100 x 0.1) = 10 pixels
+    assert (np.count_nonzero(kept.reshape(2, -1), axis=1) <= 10).all()
+    assert not kept[masks == 0].any()  # nothing outside the object
+    inside = np.where(masks > 0, maps[0], 0).reshape(2, -1)
+    top = np.argsort(-inside, axis=1)[:, :9]  # the 10th largest is the minimum, scaled to 0
+    assert (np.take_along_axis(kept.reshape(2, -1), top, axis=1) > 0).all()
+    same = masked_top_mean([maps[0]] * 5, masks, 0.1)
+    np.testing.assert_allclose(same, kept)  # the mean of five equal maps is the map
+    mean = masked_top_mean(maps, None, None)
+    expected = np.mean(maps, axis=0)
+    low = expected.min(axis=(1, 2), keepdims=True)
+    expected = (expected - low) / (expected.max(axis=(1, 2), keepdims=True) - low)
+    np.testing.assert_allclose(mean, expected)
+
+
+def test_centre_unit_objective_at_32px_is_one_unit_of_features_7():
+    from visionflow.models.grasp import AlexnetMap
+
+    torch.manual_seed(0)
+    filters = LayerFilters(AlexnetMap(), "features.7")
+    assert filters.feature_map(torch.randn(1, 4, 32, 32)).shape == (1, 64, 1, 1)
+    small = LayerFilters(small_net(), "0")  # 3x3 conv: a 10x10 map of a 12x12 input
+    kwargs = dict(shape=(3, 12, 12), lr=0.1, momentum=0.0, tv_weight=0.0, l2_weight=0.0, seed=2)
+    start = maximise_activation(small, [1], steps=0, centre=True, init_std=1.0, **kwargs)
+    moved = maximise_activation(small, [1], steps=1, centre=True, init_std=1.0, **kwargs)
+    changed = (moved != start).any(dim=(0, 1))
+    assert changed[5:8, 5:8].all() and changed.sum() == 9  # the centre unit (5, 5) sees these
+    assert start.std() == pytest.approx(1.0, abs=0.1)
+
+
+def test_cli_neurovis_guided_backprop_and_pixel_am(jacquard_store, original_weights, tmp_path):
+    import pandas as pd
+
+    from visionflow.cli import main
+
+    shapley = tmp_path / "shapley.csv"
+    pd.DataFrame({"filter": range(64), "value": np.linspace(0, 1, 64)}).to_csv(shapley)
+    args = ["analysis", "attribution", "--experiment", "grasp", "--ckpt", str(original_weights),
+            "--task", "grasp", "--data", str(jacquard_store), "--split", "train",
+            "--per-class", "1", "--layer", "features.7", "--filters", "5",
+            "--filters-from", str(shapley), "--mask", "--top-fraction", "0.01", "--average",
+            "--am-layer", "features.7", "--am-objective", "centre", "--am-size", "32",
+            "--am-init-std", "1.0", "--am-filters", "2", "--am-steps", "2", "--am-tv", "0",
+            "--am-l2", "0", "--guided-backprop", str(tmp_path / "gb.png"),
+            "--maximisation", str(tmp_path / "am.png")]  # fmt: skip
+    assert main(args) == 0
+    gb = plt.imread(tmp_path / "gb.png")
+    assert min(gb.shape[:2]) > 100 and gb.std() > 0
+    assert plt.imread(tmp_path / "am.png").std() > 0

@@ -1,10 +1,14 @@
 """CLIP zero-shot labelling offline (a random tiny open_clip model) and the relabel loop."""
 
+import json
+
 import numpy as np
+import open_clip
 import pandas as pd
 import pytest
 import torch
 from helpers import TINY_CLIP, tiny_clip_weights
+from PIL import Image
 
 from visionflow.analysis.clip import load_clip, zero_shot_probabilities
 from visionflow.data.jacquard.prepare import apply_relabel
@@ -65,3 +69,20 @@ def test_bad_relabel_files_name_file_and_line(tmp_path, text, problem):
     with pytest.raises(BadInputError, match=problem) as caught:
         apply_relabel(MANIFEST, edits, ["Chair", "Lamp"])
     assert str(edits) in str(caught.value)
+
+
+def test_openai_weights_need_quickgelu(tmp_path):
+    """One state dict, two activations: OpenAI's CLIP (QuickGELU) is not the GELU model."""
+    config = json.loads(TINY_CLIP.read_text()) | {"quick_gelu": True}
+    quick = tmp_path / "tiny-clip-quickgelu.json"
+    quick.write_text(json.dumps(config))
+    weights = tiny_clip_weights(tmp_path / "w.pt")
+    images = np.random.default_rng(1).integers(0, 255, (3, 40, 40, 3), dtype=np.uint8)
+    embeddings = []
+    for arch, path in (("tiny-clip", TINY_CLIP), ("tiny-clip-quickgelu", quick)):
+        model, preprocess, _ = load_clip(arch, weights, path)
+        batch = torch.stack([preprocess(Image.fromarray(image)) for image in images])
+        with torch.no_grad():
+            embeddings.append(model.encode_image(batch))
+    assert not torch.allclose(embeddings[0], embeddings[1], atol=1e-4)
+    assert "ViT-L-14-quickgelu" in open_clip.list_models()  # the default analysis.clip.arch

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from visionflow.analysis.activations import spatial_max_activations, spatial_max_hooks
+from visionflow.analysis.activations import row_maxima, spatial_max_activations, spatial_max_hooks
 from visionflow.analysis.rsm import (
     centre_channels,
     correlation_distances,
@@ -14,6 +14,8 @@ from visionflow.analysis.rsm import (
     similarity_matrix,
     tau_table,
 )
+from visionflow.io import BadInputError
+from visionflow.models.grasp import load_alexnet
 
 
 def rsatoolbox_correlation_rdm(activations: np.ndarray) -> np.ndarray:
@@ -116,3 +118,69 @@ def test_too_few_images_per_class_is_a_clear_error(tiny_store):
 
     with pytest.raises(ValueError, match="has 4 samples, fewer than 5"):
         PackedImages(tiny_store, "val").sample_per_class(5, seed=0)
+
+
+def test_single_filter_summary_is_the_row_maxima():
+    output = torch.arange(2 * 3 * 2 * 4, dtype=torch.float32).reshape(2, 3, 2, 4)
+    output[0, 2, 1, 0] = 99.0
+    rows = row_maxima([2, 0])(output)
+    assert rows.shape == (2, 2, 2)  # images, filters, rows
+    assert rows[0, 0].tolist() == [19.0, 99.0] and rows[0, 1].tolist() == [3.0, 7.0]
+
+
+def test_reference_alexnet_layers_and_rgb_input(tmp_path):
+    import torchvision
+
+    from visionflow.analysis.rsm import ALEXNET_LAYERS, reference_similarities
+    from visionflow.analysis.samples import ModelSample
+
+    torch.manual_seed(0)
+    path = tmp_path / "alexnet.pth"
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
+    reference = load_alexnet(path)
+    model = nn.Sequential(nn.Conv2d(4, 3, 3), nn.ReLU())
+    inputs = torch.randn(6, 4, 64, 64)  # RGB-D: AlexNet would refuse the fourth channel
+    sample = ModelSample(model, inputs, np.zeros(6), ["a"], ("0",), accuracy=len)
+    own, alexnet = reference_similarities(sample, reference, batch_size=4)
+    assert list(own) == ["0"] and list(alexnet) == list(ALEXNET_LAYERS)
+    rgb = spatial_max_activations(reference, [(inputs[:, :3],)], ["features.8"])["features.8"]
+    np.testing.assert_allclose(alexnet["features.8"], similarity_matrix(rgb))
+    torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(BadInputError, match="not AlexNet weights"):
+        load_alexnet(tmp_path / "other.pth")
+
+
+def test_cli_top_k_and_reference_on_original_weights(jacquard_store, original_weights, tmp_path):
+    import pandas as pd
+    import torchvision
+
+    from visionflow.cli import main
+
+    sample = ["--experiment", "grasp", "--data", str(jacquard_store), "--split", "test",
+              "--per-class", "2", "--seed", "4"]  # fmt: skip
+    shapley = []
+    for name, values in (("cls", [0.1, 0.5, 0.0, 0.3]), ("grasp", [0.2, 0.0, 0.4, 0.1])):
+        shapley.append(tmp_path / f"{name}.csv")
+        values = values + [0.0] * 28  # features.0 has 32 filters
+        pd.DataFrame({"filter": range(32), "value": values}).to_csv(shapley[-1], index=False)
+    out = tmp_path / "top_k.png"
+    assert main(["analysis", "rsm-top-k", *sample, "--ckpts", str(original_weights),
+                 str(original_weights), "--tasks", "cls", "grasp", "--names", "cls", "grasp",
+                 "--shapley", *map(str, shapley), "--layer", "features.0", "--top-k", "2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    table = pd.read_csv(out.with_suffix(".csv"), index_col="layer")
+    assert list(table.index) == ["cls 1: 1", "cls 2: 3", "grasp 1: 2", "grasp 2: 0"]
+    np.testing.assert_allclose(np.diag(table.to_numpy()), 1.0)
+    assert plt.imread(out).std() > 0
+    torch.manual_seed(0)
+    alexnet = tmp_path / "alexnet.pth"
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), alexnet)
+    out = tmp_path / "reference.png"
+    assert main(["analysis", "rsm-reference", *sample, "--ckpt", str(original_weights),
+                 "--task", "cls", "--alexnet", str(alexnet), "--repeats", "2", "--name", "cls",
+                 "--out", str(out)]) == 0  # fmt: skip
+    repeats = pd.read_csv(out.with_suffix(".csv"))
+    assert repeats["seed"].tolist() == [4] * 5 + [5] * 5 and repeats["repeat"].nunique() == 2
+    assert repeats.columns.tolist()[1:6] == ["features.0", "features.3", "features.6",
+                                             "features.8", "features.10"]  # fmt: skip
+    assert plt.imread(out).std() > 0

@@ -72,14 +72,28 @@ def test_truncation_stops_an_iteration_and_unchosen_filters_are_not_recorded():
         calls.append(len(removed))
         return 1.0 - 0.3 * len(removed)
 
-    chosen = np.array([True, False, True, True, True, True])
+    # rng(1) removes filters in the order 4 0 2 1 5 3; values 0.7 0.4 0.1 -0.2 ...
+    chosen = np.array([True, True, True, False, True, True])
     marginals, order = tmc_iteration(value, 6, chosen, np.random.default_rng(1), Truncation(0.5, 2))
+    assert order.tolist() == [4, 0, 2, 1, 5, 3]
     assert calls == [0, 1, 2, 3]  # 0.4 and 0.1 are two in a row at or below 0.5
-    assert np.isnan(marginals[1])
-    removed = [p for p in order[:3] if p != 1]
-    np.testing.assert_allclose(marginals[removed], 0.3)
-    rest = [p for p in order[3:] if p != 1]
-    assert (marginals[rest] == 0).all()
+    assert np.isnan(marginals[3])
+    np.testing.assert_allclose(marginals[[4, 0, 2]], 0.3)
+    assert (marginals[[1, 5]] == 0).all()
+
+
+def test_removing_an_unchosen_filter_neither_counts_towards_truncation_nor_resets_it():
+    calls = []
+
+    def value(removed):
+        calls.append(len(removed))
+        return 1.0 - 0.3 * len(removed)
+
+    chosen = np.array([False, True, True, True, True, True])  # filter 0 is removed second
+    marginals, _ = tmc_iteration(value, 6, chosen, np.random.default_rng(1), Truncation(0.5, 2))
+    assert calls == [0, 1, 2, 3, 4]  # 0.4 (filter 0) does not count; 0.1 and -0.2 do
+    assert np.isnan(marginals[0])
+    np.testing.assert_allclose(marginals[[4, 2, 1]], 0.3)
 
 
 def test_a_killed_shard_resumes_to_the_same_marginals(tmp_path):

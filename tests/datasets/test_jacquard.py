@@ -335,11 +335,51 @@ def test_skip_records_bad_samples(small: Path, tmp_path: Path, damage) -> None:
 def test_missing_class_folder(small: Path, tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="missing class folder") as caught:
         prepare(small, tmp_path / "out", classes=("Chair", "Lamp"))
-    assert caught.value.path.endswith("test/Lamp")
+    assert caught.value.path.endswith("train/Lamp")
     shutil.rmtree(small / "test")
     manifest = prepare(small, tmp_path, classes=("Chair", "Lamp"), size=32, on_bad_sample="skip")
     assert len(manifest) == 1
-    assert pd.read_csv(tmp_path / "skipped.csv")["reason"].tolist() == ["missing class folder"]
+    skipped = pd.read_csv(tmp_path / "skipped.csv")
+    assert skipped["reason"].tolist() == ["missing split folder", "missing class folder"]
+    assert skipped["source"].str.endswith("test").iloc[0]
+
+
+def test_prepare_reads_only_the_configured_splits(small: Path, tmp_path: Path, caplog) -> None:
+    for name in ("README", "reference_grasps", ".cache"):
+        (small / name / "Chair" / "obj").mkdir(parents=True)  # not Jacquard views
+    (small / "README" / "notes.txt").write_text("not a split")
+    with caplog.at_level("WARNING"):
+        manifest = prepare(small, tmp_path / "both", classes=("Chair",), size=32)
+    assert manifest["split"].tolist() == ["train", "test"]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.endswith("not one of the splits train, test: .cache, README, reference_grasps")
+    only = prepare(small, tmp_path / "one", classes=("Chair",), size=32, splits=("test",))
+    assert only["split"].tolist() == ["test"]
+    with pytest.raises(BadInputError, match="missing split folder") as caught:
+        prepare(small, tmp_path / "val", classes=("Chair",), splits=("train", "val"))
+    assert caught.value.path == str(small / "val")
+
+
+def test_depth_and_mask_are_resized_bicubic_as_pillow_default(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "raw" / "train" / "Chair" / "obj1"
+    folder.mkdir(parents=True)
+    stem = folder / "0_obj1"
+    depth = rng.uniform(0.5, 1.5, (40, 40)).astype(np.float32)
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:27, 13:30] = 255
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(f"{stem}_RGB.png")
+    Image.fromarray(mask).save(f"{stem}_mask.png")
+    tifffile.imwrite(f"{stem}_perfect_depth.tiff", depth)
+    Path(f"{stem}_grasps.txt").write_text("20;20;0;10;5\n")
+    prepare(tmp_path / "raw", tmp_path / "out", classes=("Chair",), size=24, splits=("train",))
+    sample = PackedJacquard(tmp_path / "out", "train")[0]
+    bicubic = Image.fromarray(depth).resize((24, 24), Image.Resampling.BICUBIC)
+    np.testing.assert_array_equal(sample["depth"], np.asarray(bicubic))
+    grey = np.asarray(Image.fromarray(mask).resize((24, 24), Image.Resampling.BICUBIC))
+    np.testing.assert_array_equal(sample["mask"], grey > 0)
+    nearest = np.asarray(Image.fromarray(mask).resize((24, 24), Image.Resampling.NEAREST)) > 0
+    assert sample["mask"].sum() > nearest.sum()  # the blurred edge counts as object
 
 
 def test_raw_size_other_than_stored(tmp_path: Path) -> None:
@@ -350,7 +390,7 @@ def test_raw_size_other_than_stored(tmp_path: Path) -> None:
     Image.fromarray(np.full((448, 448), 255, np.uint8)).save(f"{stem}_mask.png")
     tifffile.imwrite(f"{stem}_perfect_depth.tiff", np.ones((448, 448), np.float32))
     Path(f"{stem}_grasps.txt").write_text("224;112;0;40;20\n")
-    prepare(tmp_path / "raw", tmp_path / "out", classes=("Chair",), size=112)
+    prepare(tmp_path / "raw", tmp_path / "out", classes=("Chair",), size=112, splits=("train",))
     maps = PackedJacquard(tmp_path / "out", "train")[0]["maps"]
     assert maps_to_rectangles(maps[0], 0.0) == [(56.0, 28.0, 0.0, 10.0, 5.0)]
     assert maps_to_rectangles(maps[1], 0.0) == [(28.0, 56.0, 90.0, 10.0, 5.0)]

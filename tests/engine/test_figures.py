@@ -63,13 +63,25 @@ def test_top1_draws_one_line_per_run_in_percent(tmp_path, runs):
 
 
 def test_loss_draws_train_and_val_per_run_with_a_legend(tmp_path, runs):
-    fig = plot_loss(runs, tmp_path / "loss.png", title="Loss", val_label="test split")
+    fig = plot_loss(runs, tmp_path / "loss.png", title="Loss", splits={"val": "test split"})
     [ax] = fig.axes
     lines = ax.get_lines()
     assert len(lines) == 2 * len(runs)
     assert [line.get_linestyle() for line in lines] == ["-", "--"] * len(runs)
     assert list(lines[0].get_ydata()) == [2.0, 1.5, 1.2]  # train loss of the first run
     assert {"outer_times=1", "outer_times=2", "train", "test split"} <= set(texts(fig))
+
+
+def test_further_splits_are_drawn_in_their_own_line_styles(tmp_path, runs):
+    runs = {name: pd.concat([frame, frame.query("split == 'val'").assign(split="test", loss=0.5)])
+            for name, frame in runs.items()}  # fmt: skip
+    splits = {"test": "test split", "val": "held-out part"}
+    fig = plot_loss(runs, tmp_path / "loss.png", splits=splits)
+    [ax] = fig.axes
+    lines = ax.get_lines()
+    assert [line.get_linestyle() for line in lines] == ["-", "--", ":"] * len(runs)
+    assert set(lines[1].get_ydata()) == {0.5}  # the first run's test loss
+    assert {"train", "test split", "held-out part"} <= set(texts(fig))
 
 
 def test_plot_overwrites_an_existing_file(tmp_path, runs):

@@ -443,6 +443,16 @@ def config_yaml_cases() -> list[Case]:
         ("unknown-key", replace("short_side: 64", "shortside: 64"), "shortside"),
         ("missing-required-key", replace("- model: R(2+1)D_18\n      ", "- "), "model"),
         ("bad-choice", replace("on_bad_sample: error", "on_bad_sample: ignore"), "ignore"),
+        (
+            "unfrozen-without-alexnet",
+            replace("unfreeze_epoch: null", "unfreeze_epoch: 5"),
+            "grasp.alexnet_weights: must name",
+        ),
+        (
+            "original-weights-missing",
+            replace("unfreeze_epoch: null", "unfreeze_epoch: null\n  weights: {cls: gone.pth}"),
+            "grasp.weights.cls: file gone.pth does not exist",
+        ),
     ]
     return [Case(name, "config", target, damage, expect or "config.yaml")
             for name, damage, expect in damages]  # fmt: skip

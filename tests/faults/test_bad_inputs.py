@@ -135,6 +135,12 @@ def _prepare(module: str, *args: Any) -> Callable[[Path, Path | None, str], Any]
     return read
 
 
+def _jacquard(raw: Path, out: Path | None, policy: str) -> Any:
+    from visionflow.data.jacquard.prepare import prepare
+
+    return prepare(raw, out, JACQUARD_CLASSES, 16, policy, splits=("train",))
+
+
 def _wlasl(raw: Path, out: Path | None, policy: str) -> Any:
     from visionflow.data.wlasl import prepare
 
@@ -175,7 +181,7 @@ READERS = {
     "miniimagenet": Reader(demo("miniimagenet", 2, 2, 1, seed=0), _prepare("miniimagenet", 16)),
     "jacquard": Reader(
         demo("jacquard", JACQUARD_CLASSES, 1, 1, {"train": 1.0}, size=64, seed=0),
-        _prepare("jacquard.prepare", JACQUARD_CLASSES, 16),
+        _jacquard,
     ),
     "wlasl": Reader(demo("wlasl", 2, {"train": 2}, seed=0), _wlasl),
     "cvat": Reader(demo("cvat", 2, 3, 48, seed=0), _prepare("cvat.table", [], LABELS)),

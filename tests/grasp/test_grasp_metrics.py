@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from visionflow.data.jacquard.grasp_maps import grasp_map, rotate_grasps
+from visionflow.experiments.grasp.data import grasp_target
 from visionflow.metrics.grasp import (
     angle_difference,
     class_accuracy,
@@ -87,12 +89,13 @@ def test_angle_difference_wraps_at_180():
 
 
 def encode(grasp_map, y, x, rect, confidence=1.0):
-    """Write rectangle (cx, cy, angle, w, h) at pixel (y, x) in the documented encoding."""
+    """Write rectangle (cx, cy, angle, w, h) at pixel (y, x) in the documented encoding
+    (offsets from the pixel's centre)."""
     cx, cy, angle, w, h = rect
     grasp_map[:, y, x] = torch.tensor(
         [
-            (cx - x) / SIZE,
-            (cy - y) / SIZE,
+            (cx - x - 0.5) / SIZE,
+            (cy - y - 0.5) / SIZE,
             (angle + 90) / 180,
             w / SIZE,
             2 * h / (SIZE * 100 / 1024) - 1,
@@ -111,6 +114,26 @@ def pred_map():
 
 def test_decode_best_grasp_takes_highest_confidence_pixel(pred_map):
     np.testing.assert_allclose(decode_best_grasp(pred_map), (110, 105, 30, 40, 20), atol=1e-4)
+
+
+def test_encoded_map_decodes_to_its_grasp_at_every_pixel():
+    size = 45  # odd: the rotation centre falls on a pixel centre
+    grasps = np.array([[15.3, 18.0, 30.0, 12.0, 4.0], [28.0, 24.7, -75.0, 10.0, 3.0],
+                       [22.0, 22.0, 90.0, 8.0, 2.5]])  # fmt: skip
+    for turns in range(4):
+        turned = rotate_grasps(grasps, turns, size)
+        pred = grasp_target(grasp_map(turned, size))
+        rows, cols = torch.nonzero(pred[5] > 0, as_tuple=True)
+        assert len(rows) > 100
+        pred[5] = 0
+        for y, x in zip(rows.tolist(), cols.tolist(), strict=True):
+            pred[5, y, x] = 1  # this pixel is the most confident
+            decoded = np.array(decode_best_grasp(pred))
+            pred[5, y, x] = 0
+            owner = turned[np.abs(turned - decoded).max(axis=1).argmin()]
+            np.testing.assert_allclose(decoded, owner, atol=1e-4)
+            iou = rectangle_iou(rectangle_corners(*decoded), rectangle_corners(*owner))
+            assert iou == pytest.approx(1.0, abs=1e-6), (turns, y, x)
 
 
 def test_grasp_correct_true_and_false(pred_map):

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torchvision
+from helpers import ALEXNETMAP_V3, original_neurovis_weights
 
 from visionflow.io import BadInputError
 from visionflow.metrics.grasp import double_log_loss
@@ -123,3 +124,30 @@ def test_unreached_last_row_and_column_have_zero_confidence():
         confidence = AlexnetMap().eval()(torch.randn(1, 4, 224, 224))[0, 5]
     assert (confidence[-1] == 0).all() and (confidence[:, -1] == 0).all()
     assert (confidence[:-1, :-1] > 0).all()
+
+
+def test_original_weights_file_loads_every_tensor(tmp_path):
+    from visionflow.experiments.grasp.evaluation import load
+
+    path = original_neurovis_weights(tmp_path / "alexnetMap_grasp_top5_v3.2.2_epoch150.pth")
+    if not torch.cuda.is_available():  # as the shipped files, saved from a GPU
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=True)
+    stored = torch.load(path, weights_only=True, map_location="cpu")
+    assert [(key, tuple(value.shape)) for key, value in stored.items()] == list(ALEXNETMAP_V3)
+    module = load(path, "grasp")
+    state = module.model.state_dict()
+    assert list(state) == [key for key, _ in ALEXNETMAP_V3]
+    assert all(torch.equal(state[key], value) for key, value in stored.items())
+    assert torch.equal(state["rgb_features.0.weight"], state["d_features.0.weight"])  # shared
+    assert module.hparams.task == "grasp" and not module.training
+    with pytest.raises(BadInputError, match="give its task"):
+        load(path)
+    del stored["grasp.0.bias"]
+    torch.save(stored, tmp_path / "cut.pth")
+    with pytest.raises(BadInputError, match=r"missing \['grasp.0.bias'\]"):
+        load(tmp_path / "cut.pth", "grasp")
+    stored["grasp.0.bias"] = torch.zeros(6)
+    torch.save(stored, tmp_path / "wide.pth")
+    with pytest.raises(BadInputError, match=r"grasp.0.bias: expected shape \(5,\)"):
+        load(tmp_path / "wide.pth", "grasp")

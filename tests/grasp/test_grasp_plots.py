@@ -1,10 +1,14 @@
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from helpers import texts
 
 from visionflow.data.jacquard.grasp_maps import rectangle_corners
 from visionflow.experiments.grasp.figures import (
+    CLASS_COLORS,
     TRUTH_COLOR,
+    class_map_overlay,
+    plot_class_maps,
     plot_grasp_rectangles,
     plot_prediction_grid,
 )
@@ -28,9 +32,10 @@ def test_rectangles_are_drawn_over_the_image(tmp_path):
 
 def panel(title):
     rgb = np.zeros((32, 32, 3), dtype=np.uint8)
-    confidence = np.linspace(0, 1, 32 * 32).reshape(32, 32)
+    predicted = np.zeros((6, 32, 32))
+    predicted[5] = np.linspace(0, 1, 32 * 32).reshape(32, 32)
     box = [rectangle_corners(16, 16, 0, 10, 4)]
-    return {"rgb": rgb, "truth": box, "predicted": box, "confidence": confidence, "title": title}
+    return {"rgb": rgb, "truth": box, "rectangles": box, "predicted": predicted, "title": title}
 
 
 def test_prediction_grid_lays_out_two_axes_per_sample(tmp_path):
@@ -43,3 +48,25 @@ def test_prediction_grid_lays_out_two_axes_per_sample(tmp_path):
     assert len(shown[0].patches) == 2  # the truth and the predicted rectangle
     with pytest.raises(ValueError, match="no prediction panels"):
         plot_prediction_grid([], tmp_path / "empty.png")
+
+
+def test_cls_class_map_colours_the_argmax_class(tmp_path):
+    rgb = np.full((4, 4, 3), 40, dtype=np.uint8)
+    class_map = np.full((6, 4, 4), -1.0)
+    class_map[5] = 0.0
+    class_map[3, :2] = 1.0  # plants (yellow) on the top half at full confidence
+    class_map[5, :2] = 1.0
+    class_map[0, 3, 3], class_map[5, 3, 3] = 1.0, 0.5  # a Chair (red) pixel at half weight
+    tinted = class_map_overlay(rgb, class_map)
+    yellow = np.clip(40 + 255 * CLASS_COLORS[3], 0, 255).astype(np.uint8)
+    assert (tinted[:2] == yellow).all()
+    red_half = (40 + 255 * 0.5 * CLASS_COLORS[0]).astype(np.uint8)
+    np.testing.assert_array_equal(tinted[3, 3], red_half)
+    assert (tinted[2, :3] == 40).all()  # confidence 0: the image unchanged
+    panels = [dict(panel("Chair as plants wrong"), rgb=rgb, predicted=class_map, target=class_map)]
+    fig = plot_class_maps(panels, tmp_path / "cls.png", ["Chair", "Lamp", "figurines",
+                                                          "plants", "pen+pencil"])  # fmt: skip
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["predicted: Chair as plants wrong", "target", "image"]
+    assert np.array_equal(fig.axes[0].images[0].get_array(), tinted)
+    assert {"Chair", "plants", "pen+pencil"} <= set(texts(fig))

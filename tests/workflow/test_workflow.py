@@ -287,10 +287,14 @@ def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
     weeds.mkdir()
     saliency = tmp_path / "saliency"
     saliency.mkdir()
+    alexnet = tmp_path / "alexnet-owt-7be5be79.pth"  # required by paper.yaml, not read here
+    alexnet.write_bytes(b"")
     result = snakemake(
         workdir, "all", "-n", "-p", "--configfile", "config/paper.yaml",
         "--config", f"miniimagenet={{root: {raw}}}", f"jacquard={{root: {jacquard}}}",
         f"wlasl={{root: {wlasl}}}", f"cvat={{root: {weeds}}}", f"saliency={{root: {saliency}}}",
+        f"grasp={{alexnet_weights: {alexnet}}}",
+        f"analysis={{rsm: {{reference: {{alexnet: {alexnet}}}}}}}",
     )  # fmt: skip
     jobs = planned_jobs(result.stdout)
     assert "demo_cvat" not in jobs and jobs["train_detection"] == 2
@@ -304,7 +308,7 @@ def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
     assert f"--root {raw}" in result.stdout and f"--root {jacquard}" in result.stdout
     for setting in ('"lr": 0.1', '"epochs": 43', '"width": 1.0', '"step_size": 20'):
         assert setting in result.stdout
-    for setting in ('"lr": 0.0005', '"epochs": 150', '"batch_size": 2', '"step_size": 25'):
+    for setting in ('"lr": 0.0005', '"epochs": 150', '"batch_size": 128', '"step_size": 25'):
         assert setting in result.stdout
     assert "demo_wlasl" not in jobs and jobs["train_slr"] == 1
     assert f"--index {wlasl}/WLASL_v0.3.json --videos {wlasl}/WLASL2000" in result.stdout

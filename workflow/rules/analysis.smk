@@ -23,9 +23,10 @@ rule record_rsm:
         data=folder("store"),
         rsm=config["analysis"]["rsm"],
         seed=config["seed"],
+        sample=get_sample_options,
     shell:
         "visionflow --threads {threads} analysis activations --experiment {wildcards.experiment}"
-        " --ckpt {input.ckpt:q} --data {params.data:q} --split {params.rsm[split]}"
+        " --ckpt {input.ckpt:q} {params.sample} --data {params.data:q} --split {params.rsm[split]}"
         " --per-class {params.rsm[per_class]} --seed {params.seed}"
         " --batch-size {params.rsm[batch_size]} --out {output:q} 2>&1 | tee {log:q}"
 
@@ -91,6 +92,77 @@ rule compare_rsm:
         " --names {wildcards.first} {wildcards.second} --out {output.figure:q} 2>&1 | tee {log:q}"
 
 
+rule compare_rsm_top_k:
+    input:
+        unpack(get_rsm_top_k_inputs),
+    output:
+        figure=report(
+            f"{RSM_TOP_K}.png",
+            caption="../report/rsm_top_k.rst",
+            category="Analysis",
+            subcategory="{experiment}",
+        ),
+        table=f"{RSM_TOP_K}.csv",
+    log:
+        "logs/analysis/compare_rsm_top_k_{experiment}_{first}_vs_{second}_{layer}.log",
+    benchmark:
+        "benchmarks/analysis/compare_rsm_top_k_{experiment}_{first}_vs_{second}_{layer}.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    params:
+        data=folder("store"),
+        rsm=config["analysis"]["rsm"],
+        seed=config["seed"],
+        pair=get_pair_options,
+    shell:
+        "visionflow --threads {threads} analysis rsm-top-k --experiment {wildcards.experiment}"
+        " --ckpts {input.ckpts:q} {params.pair} --names {wildcards.first} {wildcards.second}"
+        " --shapley {input.shapley:q} --layer {wildcards.layer} --top-k {params.rsm[top_k]}"
+        " --data {params.data:q} --split {params.rsm[split]} --per-class {params.rsm[per_class]}"
+        " --seed {params.seed} --batch-size {params.rsm[batch_size]} --out {output.figure:q}"
+        " 2>&1 | tee {log:q}"
+
+
+rule compare_rsm_reference:
+    input:
+        unpack(get_analysis_inputs),
+        alexnet=config["analysis"]["rsm"]["reference"]["alexnet"] or [],
+    output:
+        figure=report(
+            f"{RSM_REFERENCE}.png",
+            caption="../report/rsm_reference.rst",
+            category="Analysis",
+            subcategory="{experiment}",
+        ),
+        table=f"{RSM_REFERENCE}.csv",
+    log:
+        "logs/analysis/compare_rsm_reference_{experiment}_{model}.log",
+    benchmark:
+        "benchmarks/analysis/compare_rsm_reference_{experiment}_{model}.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    params:
+        data=folder("store"),
+        rsm=config["analysis"]["rsm"],
+        seed=config["seed"],
+        sample=get_sample_options,
+    shell:
+        "visionflow --threads {threads} analysis rsm-reference --experiment {wildcards.experiment}"
+        " --ckpt {input.ckpt:q} {params.sample} --data {params.data:q}"
+        " --split {params.rsm[split]} --per-class {params.rsm[per_class]} --seed {params.seed}"
+        " --batch-size {params.rsm[batch_size]} --alexnet {input.alexnet:q}"
+        " --repeats {params.rsm[reference][repeats]} --name {wildcards.model}"
+        " --out {output.figure:q} 2>&1 | tee {log:q}"
+
+
 # Neuron Shapley, results/<experiment>/analysis/shapley/<run>/<layer>/: every round runs
 # `shards` independent jobs (own seeds, resumable state) on the filters the previous round
 # left undecided; each round's summary pools every shard so far.
@@ -120,9 +192,11 @@ rule sample_shapley:
         ],
         shapley=config["analysis"]["shapley"],
         seed=config["seed"],
+        sample=get_sample_options,
     shell:
         "visionflow --threads {threads} analysis shapley-shard"
-        " --experiment {wildcards.experiment} --ckpt {input.ckpt:q} --data {params.data:q}"
+        " --experiment {wildcards.experiment} --ckpt {input.ckpt:q} {params.sample}"
+        " --data {params.data:q}"
         " --split {params.split} --per-class {params.shapley[per_class]} --seed {params.seed}"
         " --batch-size {params.shapley[batch_size]} --layer {wildcards.layer}"
         " --round {wildcards.round} --shard {wildcards.shard}"
@@ -189,7 +263,7 @@ rule plot_shapley:
 
 rule plot_attribution:
     input:
-        unpack(get_analysis_inputs),
+        unpack(get_attribution_inputs),
     output:
         guided=report(
             "results/{experiment}/analysis/attribution/{model}/{layer}/guided_backprop.png",
@@ -223,15 +297,19 @@ rule plot_attribution:
         ],
         a=config["analysis"]["attribution"],
         seed=config["seed"],
+        sample=get_sample_options,
+        explained=get_attribution_options,
     shell:
         "visionflow --threads {threads} analysis attribution"
-        " --experiment {wildcards.experiment} --ckpt {input.ckpt:q} --data {params.data:q}"
+        " --experiment {wildcards.experiment} --ckpt {input.ckpt:q} {params.sample}"
+        " --data {params.data:q}"
         " --split {params.split} --per-class {params.a[per_class]} --seed {params.seed}"
-        " --layer {wildcards.layer} --filters {params.a[filters]}"
+        " --layer {wildcards.layer} --filters {params.a[filters]} {params.explained}"
         " --am-layer {params.am_layer} --am-filters {params.a[am][filters]}"
         " --am-size {params.a[am][size]} --am-steps {params.a[am][steps]}"
         " --am-lr {params.a[am][lr]} --am-momentum {params.a[am][momentum]}"
         " --am-tv {params.a[am][tv]} --am-l2 {params.a[am][l2]}"
+        " --am-objective {params.a[am][objective]} --am-init-std {params.a[am][init_std]}"
         " --guided-backprop {output.guided:q} --maximisation {output.maximisation:q}"
         " 2>&1 | tee {log:q}"
 

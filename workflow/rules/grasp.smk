@@ -31,7 +31,7 @@ rule train_grasp:
 rule test_grasp:
     input:
         JACQUARD_STORE,
-        ckpt="results/grasp/{task}/checkpoints/final.ckpt",
+        ckpt=get_grasp_checkpoint,
     output:
         "results/grasp/{task}/eval/{split}.json",
     log:
@@ -49,7 +49,7 @@ rule test_grasp:
         data=folder(),
         batch_size=16,
     shell:
-        "visionflow --threads {threads} grasp test --ckpt {input.ckpt:q}"
+        "visionflow --threads {threads} grasp test --ckpt {input.ckpt:q} --task {wildcards.task}"
         " --data {params.data:q} --split {wildcards.split}"
         " --batch-size {params.batch_size} --out {output:q} 2>&1 | tee {log:q}"
 
@@ -57,7 +57,7 @@ rule test_grasp:
 rule vis_grasp:
     input:
         JACQUARD_STORE,
-        ckpt="results/grasp/{task}/checkpoints/final.ckpt",
+        ckpt=get_grasp_checkpoint,
     output:
         predictions=report(
             "results/grasp/{task}/vis/predictions.png",
@@ -79,14 +79,14 @@ rule vis_grasp:
         data=folder(),
         samples=config["grasp"]["vis_samples"],
     shell:
-        "visionflow grasp vis --ckpt {input.ckpt:q} --data {params.data:q}"
+        "visionflow grasp vis --ckpt {input.ckpt:q} --task {wildcards.task} --data {params.data:q}"
         " --samples {params.samples} --out {output.predictions:q} 2>&1 | tee {log:q}"
 
 
 rule plot_grasp_confusion:
     input:
         JACQUARD_STORE,
-        ckpt="results/grasp/cls/checkpoints/final.ckpt",
+        ckpt=grasp_weights("cls"),
     output:
         report(
             "results/grasp/cls/vis/confusion.png",
@@ -107,18 +107,14 @@ rule plot_grasp_confusion:
     params:
         data=folder(),
     shell:
-        "visionflow grasp confusion --ckpt {input.ckpt:q} --data {params.data:q}"
+        "visionflow grasp confusion --ckpt {input.ckpt:q} --task cls --data {params.data:q}"
         " --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule plot_grasp:
     input:
-        metrics=expand(
-            "results/grasp/{task}/metrics.csv", task=config["grasp"]["tasks"]
-        ),
-        configs=expand(
-            "results/grasp/{task}/config.yaml", task=config["grasp"]["tasks"]
-        ),
+        metrics=expand("results/grasp/{task}/metrics.csv", task=trained_grasp_tasks()),
+        configs=expand("results/grasp/{task}/config.yaml", task=trained_grasp_tasks()),
     output:
         accuracy=report(
             "results/grasp/accuracy.png",
@@ -149,9 +145,7 @@ rule plot_grasp:
 
 rule summarize_grasp:
     input:
-        configs=expand(
-            "results/grasp/{task}/config.yaml", task=config["grasp"]["tasks"]
-        ),
+        configs=expand("results/grasp/{task}/config.yaml", task=trained_grasp_tasks()),
         tests=expand(
             "results/grasp/{task}/eval/{split}.json",
             task=config["grasp"]["tasks"],
@@ -175,7 +169,7 @@ rule summarize_grasp:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=folders("configs"),
+        runs=grasp_run_dirs,
     shell:
         "visionflow grasp summarize --runs {params.runs:q} --out {output.csv:q}"
         " --markdown {output.markdown:q} 2>&1 | tee {log:q}"

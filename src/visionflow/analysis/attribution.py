@@ -83,11 +83,39 @@ def saliency_gray(gradients: Tensor, channels: int = 3, percentile: float = 99.0
     return (maps - low) / span
 
 
+def masked_top_mean(
+    maps: Sequence[np.ndarray], masks: np.ndarray | None, top_fraction: float | None
+) -> np.ndarray:
+    """The original's guided-backprop summary, (B, H, W) in [0, 1]: each filter's maps times
+    the object `masks`, all but their int(H x W x `top_fraction`) largest pixels zeroed,
+    averaged over the filters and min-max scaled per image."""
+    stacked = np.stack([np.asarray(m, np.float64) for m in maps])  # (filters, B, H, W)
+    if masks is not None:
+        stacked = stacked * (np.asarray(masks)[None] > 0)
+    if top_fraction is not None:
+        flat = stacked.reshape(*stacked.shape[:2], -1)
+        keep = max(1, int(flat.shape[-1] * top_fraction))
+        threshold = -np.sort(-flat, axis=-1)[..., keep - 1 : keep]
+        stacked = np.where(flat >= threshold, flat, 0.0).reshape(stacked.shape)
+    mean = stacked.mean(axis=0)
+    low = mean.min(axis=(1, 2), keepdims=True)
+    return (mean - low) / np.maximum(mean.max(axis=(1, 2), keepdims=True) - low, 1e-12)
+
+
 def total_variation(image: Tensor) -> Tensor:
     """Mean squared difference between neighbouring pixels."""
     return (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean() + (
         image[..., :, 1:] - image[..., :, :-1]
     ).pow(2).mean()
+
+
+def _objective(feature_map: Tensor, filter_indices: Sequence[int], centre: bool) -> Tensor:
+    """Per optimised image, its filter's mean activation, or the unit at the map's centre."""
+    rows = torch.arange(len(filter_indices))
+    chosen = feature_map[rows, list(filter_indices)]  # (F, h, w)
+    if centre:
+        return chosen[:, chosen.shape[1] // 2, chosen.shape[2] // 2]
+    return chosen.mean(dim=(1, 2))
 
 
 def maximise_activation(
@@ -100,17 +128,20 @@ def maximise_activation(
     tv_weight: float,
     l2_weight: float,
     seed: int,
+    centre: bool = False,
+    init_std: float = 0.1,
 ) -> Tensor:
-    """One input per filter, optimised from seeded noise to maximise the filter's mean
-    activation, with total-variation and L2 penalties on the image."""
+    """One input per filter, optimised with SGD from seeded noise (std `init_std`) to maximise
+    the filter's mean activation (or, with `centre`, its centre unit as the original's
+    pixel-space AM), with total-variation and L2 penalties on the image."""
     generator = torch.Generator().manual_seed(seed)
-    images = (0.1 * torch.randn(len(filter_indices), *shape, generator=generator)).requires_grad_()
+    noise = torch.randn(len(filter_indices), *shape, generator=generator)
+    images = (init_std * noise).requires_grad_()
     optimiser = torch.optim.SGD([images], lr=lr, momentum=momentum)
-    rows = torch.arange(len(filter_indices))
     for _ in range(steps):
         optimiser.zero_grad()
-        activation = filters.feature_map(images).mean(dim=(2, 3))[rows, list(filter_indices)]
-        loss = -activation.sum() + len(rows) * (
+        activation = _objective(filters.feature_map(images), filter_indices, centre)
+        loss = -activation.sum() + len(filter_indices) * (
             tv_weight * total_variation(images) + l2_weight * images.pow(2).mean()
         )
         loss.backward()
@@ -126,19 +157,21 @@ def _filters(model: nn.Module, layer: str) -> LayerFilters:
 
 
 def guided_backprop_maps(
-    model: nn.Module, inputs: Tensor, layer: str, count: int
+    model: nn.Module, inputs: Tensor, layer: str, filters: int | Sequence[int]
 ) -> dict[int, np.ndarray]:
-    """Filter -> (B, H, W) guided-backprop maps in [0, 1] of the `count` strongest filters."""
+    """Filter -> (B, H, W) guided-backprop maps in [0, 1] of the given filters, or of the
+    `filters` strongest ones."""
     explained = _filters(model, layer)
-    chosen = strongest_filters(explained, inputs, count)
-    return {i: saliency_gray(guided_backprop(explained, inputs, i)) for i in chosen}
+    if isinstance(filters, int):
+        filters = strongest_filters(explained, inputs, filters)
+    return {int(i): saliency_gray(guided_backprop(explained, inputs, int(i))) for i in filters}
 
 
 def maximised_inputs(
     model: nn.Module, layer: str, count: int, **options: Any
 ) -> tuple[Tensor, list[int]]:
     """Inputs maximising each of the first `count` filters of `layer`, and those filters
-    (`options`: the shape, steps and optimiser settings of `maximise_activation`)."""
+    (`options`: the shape, steps, objective and optimiser settings of `maximise_activation`)."""
     excited = _filters(model, layer)
     chosen = list(range(min(count, excited.layer.out_channels)))
     return maximise_activation(excited, chosen, **options), chosen

@@ -98,19 +98,19 @@ def _display_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def plot_guided_backprop(
-    inputs: np.ndarray, maps: Mapping[int, np.ndarray], path: Path, title: str
+    inputs: np.ndarray, maps: Mapping[str, np.ndarray], path: Path, title: str
 ) -> Figure:
-    """Rows: images; columns: the image, then each filter's guided-backprop map over it."""
+    """Rows: images; columns: the image, then each guided-backprop map (by its label) over it."""
     with image_grid(path, len(inputs), len(maps) + 1, cell=2.2) as axes:
         for row, image in enumerate(inputs):
             rgb = _display_rgb(image)
             image_axes(axes[row, 0], rgb, "input" if row == 0 else "")
-            for col, (filter_index, saliency) in enumerate(maps.items(), start=1):
+            for col, (label, saliency) in enumerate(maps.items(), start=1):
                 axes[row, col].imshow(0.5 * rgb.mean(axis=-1), cmap="gray", vmin=0, vmax=1)
                 axes[row, col].imshow(saliency[row], cmap="inferno", alpha=0.7, vmin=0, vmax=1)
                 axes[row, col].set_axis_off()
                 if row == 0:
-                    axes[row, col].set_title(f"filter {filter_index}")
+                    axes[row, col].set_title(label, fontsize=8)
         axes[0, 0].figure.suptitle(title)
     return axes[0, 0].figure
 

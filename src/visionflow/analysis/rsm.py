@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import kendalltau
+from torch import nn
 
-from visionflow.analysis.activations import spatial_max_activations
+from visionflow.analysis.activations import row_maxima, spatial_max_activations
 from visionflow.analysis.samples import ModelSample
 from visionflow.io import atomic_path
+
+# torchvision AlexNet's five convs, the reference the original compares its models with.
+ALEXNET_LAYERS = ("features.0", "features.3", "features.6", "features.8", "features.10")
 
 
 def centre_channels(activations: np.ndarray) -> np.ndarray:
@@ -51,10 +57,45 @@ def layer_similarities(activations: Mapping[str, np.ndarray]) -> dict[str, np.nd
     return {name: similarity_matrix(values) for name, values in activations.items()}
 
 
+def _batches(inputs: torch.Tensor, batch_size: int) -> Iterator[tuple[torch.Tensor]]:
+    return ((chunk,) for chunk in inputs.split(batch_size))
+
+
+def sample_activations(
+    sample: ModelSample, batch_size: int, layers: Sequence[str] | None = None, **reduce: Any
+) -> dict[str, np.ndarray]:
+    """layer -> the sample's spatial-max activations (or `reduce`d outputs) in its layers (or
+    in `layers`)."""
+    batches = _batches(sample.inputs, batch_size)
+    return spatial_max_activations(sample.model, batches, layers or sample.layers, **reduce)
+
+
+def filter_similarities(
+    sample: ModelSample, layer: str, filters: Sequence[int], batch_size: int, name: str
+) -> dict[str, np.ndarray]:
+    """`<name> <rank>: <filter>` -> the RSM of that filter alone, each image summarised by
+    the row maxima of the filter's map (the original's `compare_top_k` with one kernel)."""
+    rows = sample_activations(sample, batch_size, [layer], reduce=row_maxima(filters))[layer]
+    return {
+        f"{name} {rank}: {f}": similarity_matrix(rows[:, rank - 1])
+        for rank, f in enumerate(filters, start=1)
+    }
+
+
+def reference_similarities(
+    sample: ModelSample, reference: nn.Module, batch_size: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(layer -> RSM) of the sample's model and of ImageNet AlexNet on the same images (its
+    RGB channels, normalised as the model's input)."""
+    own = sample_activations(sample, batch_size)
+    rgb = sample.inputs[:, :3]
+    alexnet = spatial_max_activations(reference, _batches(rgb, batch_size), ALEXNET_LAYERS)
+    return layer_similarities(own), layer_similarities(alexnet)
+
+
 def save_activations(sample: ModelSample, batch_size: int, path: Path) -> None:
     """The spatial-max activations of the sample's layers, its labels and classes, as .npz."""
-    batches = ((chunk,) for chunk in sample.inputs.split(batch_size))
-    layers = spatial_max_activations(sample.model, batches, sample.layers)
+    layers = sample_activations(sample, batch_size)
     arrays = {f"layer/{name}": values for name, values in layers.items()}
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(

@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from visionflow.data.jacquard.store import PackedJacquard
 from visionflow.data.miniimagenet import PackedImages
+from visionflow.data.store import sample_per_class
 from visionflow.engine.classifier import ImageClassifier
 from visionflow.experiments.cornet import evaluation as cornet
 from visionflow.experiments.cornet.training import eval_transform
 from visionflow.experiments.grasp import evaluation as grasp
-from visionflow.experiments.grasp.data import rgbd_input
+from visionflow.experiments.grasp.data import TURNS, task_datasets
 from visionflow.io import BadInputError
 from visionflow.metrics.classification import topk_correct
 from visionflow.metrics.grasp import class_accuracy, grasp_accuracy
@@ -33,7 +33,8 @@ CORNET_LAYERS = ("V1", "V2", "V4", "IT")
 class ModelSample:
     """A model in eval mode, sampled inputs (in class blocks), their labels and class names.
 
-    `accuracy` scores the model's outputs on `inputs` with the run's own task metric.
+    `accuracy` scores the model's outputs on `inputs` with the run's own task metric;
+    `masks` are the samples' object masks where the dataset has them (Jacquard).
     """
 
     model: nn.Module
@@ -42,21 +43,38 @@ class ModelSample:
     classes: list[str]
     layers: tuple[str, ...]
     accuracy: Callable[[Tensor], float]
+    masks: np.ndarray | None = None
 
 
-def grasp_sample(ckpt: Path, data_dir: Path, split: str, per_class: int, seed: int) -> ModelSample:
-    """An AlexnetMap run with `per_class` views of every class (rotation 0, RGB-D input)."""
-    module = grasp.load(ckpt)
-    views = PackedJacquard(data_dir, split)
-    picks = views.sample_per_class(per_class, seed)
-    inputs = torch.stack([rgbd_input(views[i]["rgb"], views[i]["depth"]) for i in picks])
-    labels = views.labels[picks]
+def grasp_sample(
+    ckpt: Path,
+    data_dir: Path,
+    split: str,
+    per_class: int,
+    seed: int,
+    task: str | None = None,
+    rotations: bool = True,
+) -> ModelSample:
+    """An AlexnetMap run (a checkpoint, or an original .pth of `task`) with `per_class`
+    samples of every class: (view, rotation) pairs as the original's id list, or views at
+    rotation 0 only without `rotations`; RGB-D input as in evaluation."""
+    module = grasp.load(ckpt, task)
+    [dataset] = task_datasets(data_dir, module.hparams.task, (split,))
+    views = dataset.source
+    candidates = np.arange(0, len(dataset), 1 if rotations else TURNS)
+    labels = views.labels[candidates // TURNS]
+    picks = candidates[sample_per_class(labels, per_class, seed, views.classes)]
+    items = [dataset[int(i)] for i in picks]
+    inputs = torch.stack([item[0] for item in items])
+    labels = views.labels[picks // TURNS]
+    masks = np.stack([np.rot90(views[int(i) // TURNS]["mask"], i % TURNS) for i in picks])
     if module.hparams.task == "cls":
         accuracy = partial(class_accuracy, labels=torch.from_numpy(labels))
     else:
-        accuracy = partial(grasp_accuracy, gt_rectangles=[views.grasps[i] for i in picks])
+        grasps = [g[~torch.isnan(g[:, 0])].numpy() for *_, g in items]
+        accuracy = partial(grasp_accuracy, gt_rectangles=grasps)
     classes = [views.classes[label] for label in sorted(views.classes)]
-    return ModelSample(module.model.eval(), inputs, labels, classes, GRASP_LAYERS, accuracy)
+    return ModelSample(module.model.eval(), inputs, labels, classes, GRASP_LAYERS, accuracy, masks)
 
 
 def cornet_sample(ckpt: Path, data_dir: Path, split: str, per_class: int, seed: int) -> ModelSample:
@@ -77,14 +95,21 @@ def cornet_sample(ckpt: Path, data_dir: Path, split: str, per_class: int, seed: 
     return ModelSample(model.eval(), inputs, labels, list(images.classes), CORNET_LAYERS, accuracy)
 
 
-SAMPLERS = {"grasp": grasp_sample, "cornet": cornet_sample}
-
-
 def model_sample(
-    experiment: str, ckpt: Path, data_dir: Path, split: str, per_class: int, seed: int
+    experiment: str,
+    ckpt: Path,
+    data_dir: Path,
+    split: str,
+    per_class: int,
+    seed: int,
+    task: str | None = None,
+    rotations: bool = True,
 ) -> ModelSample:
-    """The analysed run of `experiment` with its seeded per-class sample of `split`."""
+    """The analysed run of `experiment` with its seeded per-class sample of `split`
+    (`task` and `rotations`: Jacquard only, see `grasp_sample`)."""
     try:
-        return SAMPLERS[experiment](ckpt, data_dir, split, per_class, seed)
+        if experiment == "grasp":
+            return grasp_sample(ckpt, data_dir, split, per_class, seed, task, rotations)
+        return cornet_sample(ckpt, data_dir, split, per_class, seed)
     except ValueError as exc:  # a class with fewer than `per_class` images
         raise BadInputError(data_dir, f"split {split}: {exc}") from exc

@@ -4,7 +4,8 @@ A coalition's value is the model's accuracy with only its filters kept; a remove
 weights and bias are replaced by the mean of the kept filters (as the original does). One
 iteration removes the filters in a random order and records each removal's drop in
 accuracy; it stops early once accuracy stays at or below `truncation_value` for
-`truncation_patience` removals in a row (the rest of the order then counts 0).
+`truncation_patience` removals of sampled (chosen) filters in a row (the rest of the order
+then counts 0); removing a filter that is no longer sampled neither counts nor resets.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ Value = Callable[[Sequence[int]], float]  # removed filters -> accuracy
 
 @dataclass(frozen=True)
 class Truncation:
-    """Stop an iteration after `patience` removals in a row at or below `value`."""
+    """Stop an iteration after `patience` removals of chosen filters in a row at or below
+    `value`."""
 
     value: float = 0.5
     patience: int = 6
@@ -91,7 +93,8 @@ def tmc_iteration(
         current = value(removed)
         marginals[player] = previous - current
         previous = current
-        low_streak = low_streak + 1 if current <= stop.value else 0
+        if chosen[player]:  # as the original, only removals of sampled filters count
+            low_streak = low_streak + 1 if current <= stop.value else 0
         if low_streak >= stop.patience:
             break
     marginals[~chosen] = np.nan
@@ -196,6 +199,17 @@ def bounds_history(
         [summarize(marginals[:n], r, delta, top_k)["bound"][top] for n in steps],
         index=pd.Index(steps, name="iterations"),
     )
+
+
+def top_filters(table: Path, count: int) -> list[int]:
+    """The `count` filters of a Shapley table (`shapley.csv`) with the highest values, best
+    first."""
+    summary = pd.read_csv(table)
+    missing = {"filter", "value"} - set(summary.columns)
+    if missing:
+        raise BadInputError(table, f"not a Shapley table: no columns {sorted(missing)}")
+    ranked = summary.sort_values("value", ascending=False, kind="stable")
+    return [int(f) for f in ranked["filter"].head(count)]
 
 
 def shard(

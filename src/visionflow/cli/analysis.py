@@ -7,14 +7,22 @@ from functools import partial
 from pathlib import Path
 
 from visionflow.cli import common
+from visionflow.experiments.grasp import TASKS as GRASP_TASKS
 
 
-def _sample(args: argparse.Namespace):
-    """The analysed run's model and a seeded sample of its data."""
+def _sample(args: argparse.Namespace, seed: int | None = None):
+    """The analysed run's model and a sample of its data (seeded by `seed`, else --seed)."""
     from visionflow.analysis.samples import model_sample
 
     return model_sample(
-        args.experiment, args.ckpt, args.data, args.split, args.per_class, args.seed
+        args.experiment,
+        args.ckpt,
+        args.data,
+        args.split,
+        args.per_class,
+        args.seed if seed is None else seed,
+        args.task,
+        args.rotations,
     )
 
 
@@ -52,6 +60,47 @@ def _rsm_compare(args: argparse.Namespace) -> None:
     write_table(args.out.with_suffix(".csv"), table.reset_index())
     a, b = args.names
     plot_tau_matrix(table, args.out, f"RSMs, {a} vs {b}", b, a)
+
+
+def _rsm_top_k(args: argparse.Namespace) -> None:
+    from visionflow.analysis.figures import plot_tau_matrix
+    from visionflow.analysis.rsm import filter_similarities, tau_table
+    from visionflow.analysis.samples import model_sample
+    from visionflow.analysis.shapley import top_filters
+    from visionflow.io import write_table
+
+    similarities = {}
+    tasks = args.tasks or [None, None]
+    for name, ckpt, task, table in zip(args.names, args.ckpts, tasks, args.shapley, strict=True):
+        sample = model_sample(args.experiment, ckpt, args.data, args.split, args.per_class,
+                              args.seed, task, args.rotations)  # fmt: skip
+        filters = top_filters(table, args.top_k)
+        similarities |= filter_similarities(sample, args.layer, filters, args.batch_size, name)
+    table = tau_table(similarities, similarities)
+    write_table(args.out.with_suffix(".csv"), table.reset_index())
+    title = f"{args.layer}: RSMs of the Shapley top {args.top_k} filters, {' vs '.join(args.names)}"
+    plot_tau_matrix(table, args.out, title, "run rank: filter", "run rank: filter")
+
+
+def _rsm_reference(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from visionflow.analysis.figures import plot_tau_matrix
+    from visionflow.analysis.rsm import reference_similarities, tau_table
+    from visionflow.io import write_table
+    from visionflow.models.grasp import load_alexnet
+
+    alexnet = load_alexnet(args.alexnet)
+    tables = []
+    for repeat in range(args.repeats):  # the original's repetitions over sampled images
+        seed = args.seed + repeat
+        own, reference = reference_similarities(_sample(args, seed), alexnet, args.batch_size)
+        tables.append(tau_table(own, reference).assign(repeat=repeat, seed=seed))
+    table = pd.concat(tables)
+    write_table(args.out.with_suffix(".csv"), table.reset_index())
+    mean = table.drop(columns=["repeat", "seed"]).groupby("layer", sort=False).mean()
+    title = f"{args.name} vs ImageNet AlexNet, mean of {args.repeats} samples"
+    plot_tau_matrix(mean, args.out, title, "ImageNet AlexNet layer", f"{args.name} layer")
 
 
 def _shapley_shard(args: argparse.Namespace) -> None:
@@ -96,14 +145,29 @@ def _shapley_plot(args: argparse.Namespace) -> None:
 
 
 def _attribution(args: argparse.Namespace) -> None:
-    from visionflow.analysis.attribution import guided_backprop_maps, maximised_inputs
+    from visionflow.analysis.attribution import (
+        guided_backprop_maps,
+        masked_top_mean,
+        maximised_inputs,
+    )
     from visionflow.analysis.figures import plot_activation_maximisation, plot_guided_backprop
+    from visionflow.analysis.shapley import top_filters
+    from visionflow.io import BadInputError
 
     sample = _sample(args)
-    name = f"{args.experiment}/{args.ckpt.parent.parent.name}"
-    maps = guided_backprop_maps(sample.model, sample.inputs, args.layer, args.filters)
-    title = f"{name}: guided backprop, strongest filters of {args.layer}"
-    plot_guided_backprop(sample.inputs.numpy(), maps, args.guided_backprop, title)
+    if args.mask and sample.masks is None:
+        raise BadInputError("--mask", f"the {args.experiment} sample has no object masks")
+    name = f"{args.experiment}/{args.task or args.ckpt.parent.parent.name}"
+    chosen = top_filters(args.filters_from, args.filters) if args.filters_from else args.filters
+    maps = guided_backprop_maps(sample.model, sample.inputs, args.layer, chosen)
+    masks = sample.masks if args.mask else None
+    groups = {f"filter {k}": [m] for k, m in maps.items()}
+    if args.average:
+        groups = {f"mean of filters {', '.join(map(str, maps))}": list(maps.values())}
+    shown = {k: masked_top_mean(group, masks, args.top_fraction) for k, group in groups.items()}
+    how = "Shapley top" if args.filters_from else "strongest"
+    title = f"{name}: guided backprop, {how} filters of {args.layer}"
+    plot_guided_backprop(sample.inputs.numpy(), shown, args.guided_backprop, title)
     shape = (sample.inputs.shape[1], args.am_size, args.am_size)
     images, filters = maximised_inputs(
         sample.model,
@@ -116,8 +180,11 @@ def _attribution(args: argparse.Namespace) -> None:
         tv_weight=args.am_tv,
         l2_weight=args.am_l2,
         seed=args.seed,
+        centre=args.am_objective == "centre",
+        init_std=args.am_init_std,
     )
-    title = f"{name}: inputs maximising {args.am_layer} filters"
+    goal = "centre unit" if args.am_objective == "centre" else "mean activation"
+    title = f"{name}: inputs maximising the {goal} of {args.am_layer} filters"
     plot_activation_maximisation(images.numpy(), filters, args.maximisation, title)
 
 
@@ -156,10 +223,20 @@ def _clip(args: argparse.Namespace) -> None:
     plot_contact_sheets(table, images, classes, out / "contact_sheets", args.sheet_size)
 
 
-def _add_sample_options(parser: argparse.ArgumentParser) -> None:
-    """Which trained run to analyse and the seeded sample of its data."""
+def _add_sample_options(parser: argparse.ArgumentParser, single: bool = True) -> None:
+    """Which trained run to analyse (`single`) and the seeded sample of its data."""
     parser.add_argument("--experiment", choices=["grasp", "cornet"], required=True)
-    parser.add_argument("--ckpt", type=Path, required=True, help="the run's checkpoint")
+    if single:
+        parser.add_argument(
+            "--ckpt", type=Path, required=True, help="the run's checkpoint (grasp: or a .pth)"
+        )
+        parser.add_argument("--task", choices=GRASP_TASKS, help="grasp: the task of a .pth")
+    parser.add_argument(
+        "--rotations",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="grasp: sample every rotation of a view, as the original (default), or rotation 0",
+    )
     common.add_data(parser, "prepared store of the run's dataset")
     parser.add_argument("--split", default="train", help="split sampled (default train)")
     parser.add_argument("--per-class", type=int, default=10, help="images per class (default 10)")
@@ -185,6 +262,28 @@ def register(areas: common.Areas) -> None:
     p = common.add_verb(verbs, "rsm-compare", _rsm_compare, "layer-by-layer tau of two models")
     p.add_argument("activations", type=Path, nargs=2)
     p.add_argument("--names", nargs=2, required=True)
+    p.add_argument("--out", type=Path, required=True, help="figure; the CSV goes beside it")
+
+    p = common.add_verb(
+        verbs, "rsm-top-k", _rsm_top_k, "RSMs of each run's Shapley top-k filters of one layer"
+    )
+    _add_sample_options(p, single=False)
+    p.add_argument("--ckpts", type=Path, nargs=2, required=True, help="the two runs' checkpoints")
+    p.add_argument("--tasks", nargs=2, choices=GRASP_TASKS, help="grasp: their tasks")
+    p.add_argument("--names", nargs=2, required=True)
+    p.add_argument("--shapley", type=Path, nargs=2, required=True, help="their shapley.csv")
+    p.add_argument("--layer", required=True, help="the conv layer Shapley valued")
+    p.add_argument("--top-k", type=int, default=5, help="filters per run (default 5)")
+    p.add_argument("--out", type=Path, required=True, help="figure; the CSV goes beside it")
+    p = common.add_verb(
+        verbs, "rsm-reference", _rsm_reference, "layer-by-layer tau against ImageNet AlexNet"
+    )
+    _add_sample_options(p)
+    p.add_argument("--alexnet", type=Path, required=True, help="torchvision AlexNet state dict")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="samples drawn, seeds seed, seed+1, ... (default 3)"
+    )
+    p.add_argument("--name", required=True, help="model name for titles")
     p.add_argument("--out", type=Path, required=True, help="figure; the CSV goes beside it")
 
     p = common.add_verb(
@@ -242,8 +341,24 @@ def register(areas: common.Areas) -> None:
     )
     _add_sample_options(p)
     p.add_argument("--layer", required=True, help="module explained by guided backprop")
-    p.add_argument("--filters", type=int, default=4, help="strongest filters shown (default 4)")
+    p.add_argument("--filters", type=int, default=4, help="filters explained (default 4)")
+    p.add_argument(
+        "--filters-from", type=Path, help="the layer's shapley.csv: explain its top filters"
+    )
+    p.add_argument(
+        "--mask", action="store_true", help="keep only the object (Jacquard masks), as NeuroVis"
+    )
+    p.add_argument(
+        "--top-fraction", type=float, help="keep only this share of each map's largest pixels"
+    )
+    p.add_argument("--average", action="store_true", help="one map: the mean over the filters")
     p.add_argument("--am-layer", required=True, help="conv module for activation maximisation")
+    p.add_argument(
+        "--am-objective",
+        choices=["mean", "centre"],
+        default="mean",
+        help="maximise each filter's mean activation or its centre unit (default mean)",
+    )
     for flag, kind, default, help_text in (
         ("--am-filters", int, 16, "filters maximised"),
         ("--am-size", int, 64, "side of the optimised images"),
@@ -252,6 +367,7 @@ def register(areas: common.Areas) -> None:
         ("--am-momentum", float, 0.99, "momentum"),
         ("--am-tv", float, 0.1, "total-variation weight"),
         ("--am-l2", float, 0.1, "L2 weight on the image"),
+        ("--am-init-std", float, 0.1, "std of the starting noise"),
     ):
         p.add_argument(flag, type=kind, default=default, help=f"{help_text} (default {default})")
     p.add_argument("--guided-backprop", type=Path, required=True, help="figure")
@@ -270,7 +386,11 @@ def register(areas: common.Areas) -> None:
         default=["train", "test"],
         help="splits labelled (default train test)",
     )
-    p.add_argument("--arch", default="ViT-L-14", help="open_clip architecture (default ViT-L-14)")
+    p.add_argument(
+        "--arch",
+        default="ViT-L-14-quickgelu",
+        help="open_clip architecture (default ViT-L-14-quickgelu, for OpenAI's weights)",
+    )
     p.add_argument("--weights", type=Path, help="local state dict of that architecture")
     p.add_argument("--arch-config", type=Path, help="open_clip config JSON of a custom arch")
     p.add_argument(

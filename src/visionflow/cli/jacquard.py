@@ -6,14 +6,21 @@ import argparse
 from pathlib import Path
 
 from visionflow.cli import common
-from visionflow.data.jacquard import DEFAULT_CLASSES
+from visionflow.data.jacquard import DEFAULT_CLASSES, SPLITS
 
 
 def _prepare(args: argparse.Namespace) -> None:
     from visionflow.data.jacquard.prepare import prepare
 
     prepare(
-        args.root, args.out, args.classes, args.size, args.on_bad_sample, args.workers, args.relabel
+        args.root,
+        args.out,
+        args.classes,
+        args.size,
+        args.on_bad_sample,
+        args.workers,
+        args.relabel,
+        args.splits,
     )
 
 
@@ -38,6 +45,12 @@ def register(areas: common.Areas) -> None:
     p.add_argument("--root", type=Path, required=True, help="folder with train/ and test/")
     p.add_argument("--out", type=Path, required=True, help="prepared store directory")
     p.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES), help="class folders")
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        default=list(SPLITS),
+        help="split folders read; others are named in a warning (default train test)",
+    )
     p.add_argument("--size", type=int, default=224, help="stored side in pixels (default 224)")
     p.add_argument("--relabel", type=Path, help="edited relabel CSV (id, new_class)")
     common.add_conversion(p)

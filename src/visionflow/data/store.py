@@ -49,15 +49,7 @@ class PackedSplit:
 
     def sample_per_class(self, per_class: int, seed: int) -> np.ndarray:
         """`per_class` indices of every class, drawn independently with `seed`, in class blocks."""
-        rng = np.random.default_rng(seed)
-        chosen = []
-        for label in np.unique(self.labels):
-            members = np.flatnonzero(self.labels == label)
-            if len(members) < per_class:
-                name = self.classes[label]
-                raise ValueError(f"class {name} has {len(members)} samples, fewer than {per_class}")
-            chosen.append(np.sort(rng.choice(members, per_class, replace=False)))
-        return np.concatenate(chosen)
+        return sample_per_class(self.labels, per_class, seed, self.classes)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the memory maps (each process opens its own) and the manifest."""
@@ -82,3 +74,17 @@ class PackedSplit:
         if array.shape[0] != rows:
             raise BadInputError(path, f"expected {rows} samples, found {array.shape[0]}")
         return array
+
+
+def sample_per_class(labels: np.ndarray, per_class: int, seed: int, classes: Any) -> np.ndarray:
+    """`per_class` positions of every label in `labels`, drawn independently with `seed`, in
+    class blocks; ValueError naming a class (`classes[label]`) with fewer samples."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) < per_class:
+            name = classes[label]
+            raise ValueError(f"class {name} has {len(members)} samples, fewer than {per_class}")
+        chosen.append(np.sort(rng.choice(members, per_class, replace=False)))
+    return np.concatenate(chosen)

@@ -20,13 +20,17 @@ class EpochMetricsWriter(L.Callback):
     """Writes metrics.csv, one row per epoch and split; epoch 0 is validation before training.
 
     Columns: epoch, split, the logged `metrics` (`<split>/<name>`), the lr the epoch trained
-    with, duration. The rows are part of the checkpoint, so a resumed run rewrites exactly
-    the rows of the epochs it kept and continues from there.
+    with, duration. `splits` are the rows of an epoch (epoch 0: all but train). The rows are
+    part of the checkpoint, so a resumed run rewrites exactly the rows of the epochs it kept
+    and continues from there.
     """
 
-    def __init__(self, path: str | Path, metrics: Sequence[str]) -> None:
+    def __init__(
+        self, path: str | Path, metrics: Sequence[str], splits: Sequence[str] = ("train", "val")
+    ) -> None:
         self.path = Path(path)
         self.metrics = tuple(metrics)
+        self.splits = tuple(splits)
         self.columns = ["epoch", "split", *self.metrics, "lr", "duration"]
         self.rows: list[dict[str, Any]] = []
         self._started: dict[str, float] = {}
@@ -61,10 +65,10 @@ class EpochMetricsWriter(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.state.fn == TrainerFn.VALIDATING:
-            self._record(trainer, 0, ["val"])
+            self._record(trainer, 0, [s for s in self.splits if s != "train"])
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._record(trainer, trainer.current_epoch + 1, ["train", "val"])
+        self._record(trainer, trainer.current_epoch + 1, list(self.splits))
 
     def _record(self, trainer: L.Trainer, epoch: int, splits: list[str]) -> None:
         metrics = trainer.callback_metrics

@@ -18,23 +18,27 @@ class ImageDataModule(L.LightningDataModule):
     `batch_size` is the global batch, as under the originals' DataParallel: each of the
     data-parallel processes takes an equal share (refused, naming the config key
     `batch_key`, when the processes do not divide it). `collate_fn` batches samples that do
-    not stack, such as detection targets."""
+    not stack, such as detection targets; `drop_single_last` drops a last training batch of
+    one sample (it would break BatchNorm). `val` may be a list of datasets, validated one
+    after the other."""
 
     def __init__(
         self,
         train: Dataset,
-        val: Dataset,
+        val: Dataset | list[Dataset],
         *,
         batch_size: int,
         workers: int,
         seed: int,
         collate_fn: Callable | None = None,
         batch_key: str = "batch_size",
+        drop_single_last: bool = True,
     ) -> None:
         super().__init__()
         self.train, self.val = train, val
         self.batch_size, self.workers, self.seed = batch_size, workers, seed
         self.collate_fn, self.batch_key = collate_fn, batch_key
+        self.drop_single_last = drop_single_last
 
     def process_batch(self) -> int:
         """This process's share of the global batch."""
@@ -50,8 +54,7 @@ class ImageDataModule(L.LightningDataModule):
         rank, world = self.trainer.global_rank, self.trainer.world_size
         sampler = EpochSeededSampler(len(self.train), self.seed, rank, world)
         batch_size = self.process_batch()
-        # A last batch of one sample would break BatchNorm in training mode.
-        drop_last = len(sampler) % batch_size == 1
+        drop_last = self.drop_single_last and len(sampler) % batch_size == 1
         return DataLoader(
             self.train,
             batch_size=batch_size,
@@ -61,8 +64,11 @@ class ImageDataModule(L.LightningDataModule):
             **loader_kwargs(self.workers),
         )
 
-    def val_dataloader(self) -> DataLoader:
-        return eval_loader(self.val, self.process_batch(), self.workers, self.collate_fn)
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        batch_size = self.process_batch()
+        if isinstance(self.val, list):
+            return [eval_loader(v, batch_size, self.workers, self.collate_fn) for v in self.val]
+        return eval_loader(self.val, batch_size, self.workers, self.collate_fn)
 
 
 def eval_loader(

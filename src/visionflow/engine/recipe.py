@@ -30,6 +30,7 @@ class Training:
     callbacks: Sequence[L.Callback] = ()
     loggers: Sequence[Logger] = ()
     accumulate_grad_batches: int = 1
+    splits: Sequence[str] = ("train", "val")  # the rows of each epoch in metrics.csv
 
 
 def hyperparameters(settings: dict[str, Any], exclude: Sequence[str] = ()) -> dict[str, Any]:
@@ -71,6 +72,7 @@ def train(
         loggers=plan.loggers,
         accumulate_grad_batches=plan.accumulate_grad_batches,
         precision=hparams["precision"],
+        splits=plan.splits,
         **parallelism(settings),
     )
 

@@ -95,10 +95,12 @@ def fit(
     loggers: Sequence[Logger] = (),
     accumulate_grad_batches: int = 1,
     precision: str = PRECISIONS[0],
+    splits: Sequence[str] = ("train", "val"),
 ) -> Path:
     """Train `module` into `run_dir`, resuming from its last checkpoint; returns the published one.
 
-    `metrics` are the names the module logs as `train/<name>` and `val/<name>`; `best_by`
+    `metrics` are the names the module logs as `<split>/<name>` for each of `splits`
+    (by default `train/<name>` and `val/<name>`); `best_by`
     is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
     checkpoints/best.ckpt, or None to publish the final epoch's model as
     checkpoints/final.ckpt. `callbacks` add experiment-specific behaviour, `loggers` go
@@ -137,7 +139,7 @@ def fit(
         use_distributed_sampler=False,
         precision=lightning_precision(precision),
         callbacks=[
-            EpochMetricsWriter(run_dir / "metrics.csv", metrics),
+            EpochMetricsWriter(run_dir / "metrics.csv", metrics, splits),
             RngStateKeeper(),
             *callbacks,
             *([best] if best else []),

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
+import torchvision
 from torch import Tensor, nn
 
 from visionflow.io import BadInputError, safe_torch_load
@@ -101,6 +104,46 @@ class AlexnetMap(nn.Module):
         return torch.cat((self.grasp(x), confidence * reached), dim=1)
 
 
+def load_map_state(model: AlexnetMap, state: Mapping[str, Any], path: str | Path) -> None:
+    """Load an AlexnetMap state dict, visionflow's or the original's `AlexnetMap_v3` `.pth`
+    (same 22 tensors); BadInputError naming `path` for a missing, extra or misshapen one."""
+    own = model.state_dict()
+    missing = [key for key in own if key not in state]
+    unexpected = [key for key in state if key not in own]
+    if missing or unexpected:
+        raise BadInputError(
+            path,
+            f"not an AlexnetMap_v3 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})",
+        )
+    for key, value in state.items():
+        if not torch.is_tensor(value) or value.shape != own[key].shape:
+            found = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
+            raise BadInputError(
+                path, f"{key}: expected shape {tuple(own[key].shape)}, found {found}"
+            )
+    model.load_state_dict(state)
+
+
+def _alexnet_state(path: str | Path) -> dict[str, Tensor]:
+    """The tensors of a torchvision AlexNet state dict at `path` (`module.` prefixes removed)."""
+    payload = safe_torch_load(path)
+    state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
+    if not isinstance(state, dict):
+        raise BadInputError(path, f"expected an AlexNet state dict, found {type(payload).__name__}")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_alexnet(path: str | Path) -> nn.Module:
+    """torchvision's AlexNet with the ImageNet weights of the state dict at `path`, in eval mode."""
+    model = torchvision.models.alexnet(weights=None)
+    try:
+        model.load_state_dict(_alexnet_state(path))
+    except RuntimeError as exc:  # missing, unexpected or misshapen tensors
+        problem = str(exc).splitlines()[1].strip()
+        raise BadInputError(path, f"not AlexNet weights: {problem}") from exc
+    return model.eval()
+
+
 def load_alexnet_features(model: AlexnetMap, path: str | Path | None) -> bool:
     """Copy torchvision AlexNet's first conv (`features.0.*`) into both branches.
 
@@ -111,11 +154,7 @@ def load_alexnet_features(model: AlexnetMap, path: str | Path | None) -> bool:
         log.warning(message)
         warnings.warn(message, stacklevel=2)
         return False
-    payload = safe_torch_load(path)
-    state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
-    if not isinstance(state, dict):
-        raise BadInputError(path, f"expected an AlexNet state dict, found {type(payload).__name__}")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = _alexnet_state(path)
     own = model.rgb_features.state_dict()
     try:
         block = {k: state[f"features.{k}"] for k in BACKBONE_KEYS}

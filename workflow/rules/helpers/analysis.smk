@@ -14,23 +14,41 @@ wildcard_constraints:
     second=r"cls|grasp|outer\d+",
 
 
-ANALYSIS_CHECKPOINTS = {
-    "grasp": "results/grasp/{model}/checkpoints/final.ckpt",
-    "cornet": "results/cornet/{model}/checkpoints/best.ckpt",
-}
+def analysis_checkpoint(experiment, model):
+    """The checkpoint an analysis of `model` reads (grasp: or the task's original weights)."""
+    if experiment == "grasp":
+        return grasp_weights(model)
+    return f"results/cornet/{model}/checkpoints/best.ckpt"
+
+
+def analysis_store(experiment):
+    """The files of the prepared store an experiment's runs are analysed on."""
+    if experiment == "grasp":
+        return JACQUARD_STORE
+    return prepared_miniimagenet("train.npy", "val.npy", "manifest.parquet")
 
 
 def get_analysis_inputs(wildcards):
-    """The trained checkpoint of one analysed run and the files of its prepared store."""
+    """The checkpoint of one analysed run and the files of its prepared store."""
     experiment = wildcards.experiment
-    store = {
-        "grasp": JACQUARD_STORE,
-        "cornet": prepared_miniimagenet("train.npy", "val.npy", "manifest.parquet"),
-    }[experiment]
     return {
-        "ckpt": ANALYSIS_CHECKPOINTS[experiment].format(model=wildcards.model),
-        "store": store,
+        "ckpt": analysis_checkpoint(experiment, wildcards.model),
+        "store": analysis_store(experiment),
     }
+
+
+def rotations_option(experiment):
+    """Jacquard: whether every rotation of a view is sampled."""
+    if experiment != "grasp":
+        return ""
+    return "--rotations" if config["analysis"]["rotations"] else "--no-rotations"
+
+
+def get_sample_options(wildcards):
+    """Jacquard runs: the task (original weights do not say it) and the rotations sampled."""
+    if wildcards.experiment != "grasp":
+        return ""
+    return f"--task {wildcards.model} {rotations_option('grasp')}"
 
 
 def analysed(section, experiment, runs):
@@ -67,7 +85,77 @@ def get_rsm_outputs():
     return outputs
 
 
+RSM_TOP_K = "results/{experiment}/analysis/rsm/top_k/{first}_vs_{second}/{layer}"
+RSM_REFERENCE = "results/{experiment}/analysis/rsm/{model}_vs_imagenet_alexnet"
+
+
+@functools.cache  # `all` and `analysis_all` both ask
+def get_rsm_top_k_outputs():
+    """Tau of the Shapley top-k filters of each compared pair whose runs both have Shapley
+    values, per valued layer (the original's compare_top_k)."""
+    rsm, shapley = config["analysis"]["rsm"], config["analysis"]["shapley"]
+    if not rsm["top_k"]:
+        return []
+    outputs = []
+    for experiment, pairs in rsm["compare"].items():
+        valued = shapley["models"].get(experiment, [])
+        for first, second in pairs:
+            if first not in valued or second not in valued:
+                continue
+            outputs += [
+                RSM_TOP_K.format(
+                    experiment=experiment, first=first, second=second, layer=layer
+                )
+                + ".png"
+                for layer in shapley["layers"].get(experiment, [])
+            ]
+    return outputs
+
+
+def get_rsm_top_k_inputs(wildcards):
+    """Both runs' checkpoints and Shapley tables of the layer, and the prepared store."""
+    first, second = wildcards.first, wildcards.second
+    shapley = [
+        shapley_table(wildcards.experiment, model, wildcards.layer)
+        for model in (first, second)
+    ]
+    ckpts = [
+        analysis_checkpoint(wildcards.experiment, model) for model in (first, second)
+    ]
+    return {
+        "ckpts": ckpts,
+        "shapley": shapley,
+        "store": analysis_store(wildcards.experiment),
+    }
+
+
+def get_pair_options(wildcards):
+    """Jacquard pairs: both tasks and the rotations sampled."""
+    if wildcards.experiment != "grasp":
+        return ""
+    tasks = f"--tasks {wildcards.first} {wildcards.second}"
+    return f"{tasks} {rotations_option('grasp')}"
+
+
+def get_rsm_reference_outputs():
+    """Every analysed Jacquard run against ImageNet AlexNet, once its weights are set."""
+    reference = config["analysis"]["rsm"]["reference"]
+    if not reference["alexnet"]:
+        return []
+    models = config["analysis"]["rsm"]["models"].get("grasp", [])
+    return [
+        RSM_REFERENCE.format(experiment="grasp", model=model) + ".png"
+        for model in models
+    ]
+
+
 SHAPLEY_DIR = "results/{experiment}/analysis/shapley/{model}/{layer}"
+
+
+def shapley_table(experiment, model, layer):
+    """The Shapley values of one run's layer (shapley.csv)."""
+    root = SHAPLEY_DIR.format(experiment=experiment, model=model, layer=layer)
+    return f"{root}/shapley.csv"
 
 
 def _shapley_dir(wildcards):
@@ -137,6 +225,34 @@ def get_attribution_outputs():
     return outputs
 
 
+def get_attribution_inputs(wildcards):
+    """The run's checkpoint and store, and its Shapley table of the layer if the explained
+    filters come from it."""
+    inputs = get_analysis_inputs(wildcards)
+    if config["analysis"]["attribution"]["filters_from"] == "shapley":
+        inputs["shapley"] = shapley_table(
+            wildcards.experiment, wildcards.model, wildcards.layer
+        )
+    return inputs
+
+
+def get_attribution_options(wildcards, input):
+    """--filters-from, --mask (Jacquard), --top-fraction and --average, each when configured."""
+    attribution = config["analysis"]["attribution"]
+    options = (
+        [f"--filters-from {shlex.quote(input.shapley)}"]
+        if "shapley" in input.keys()
+        else []
+    )
+    options += (
+        ["--mask"] if attribution["mask"] and wildcards.experiment == "grasp" else []
+    )
+    if attribution["top_fraction"]:
+        options.append(f"--top-fraction {attribution['top_fraction']}")
+    options += ["--average"] if attribution["average"] else []
+    return " ".join(options)
+
+
 CLIP_DIR = "results/grasp/analysis/clip"
 
 
@@ -165,6 +281,8 @@ def analysis_outputs():
     """Everything `analysis_all` builds."""
     return (
         get_rsm_outputs()
+        + get_rsm_top_k_outputs()
+        + get_rsm_reference_outputs()
         + get_shapley_outputs()
         + get_attribution_outputs()
         + get_clip_outputs()

@@ -13,11 +13,35 @@ def get_grasp_settings(wildcards):
     return run_settings("grasp", GRASP_JOB_KEYS, task=wildcards.task)
 
 
+def grasp_weights(task):
+    """What a task is scored from: its original weights file if configured, else its
+    trained final.ckpt."""
+    original = config["grasp"]["weights"].get(task)
+    return original or f"results/grasp/{task}/checkpoints/final.ckpt"
+
+
+def get_grasp_checkpoint(wildcards):
+    """The checkpoint (or original weights) of the job's task."""
+    return grasp_weights(wildcards.task)
+
+
+def trained_grasp_tasks():
+    """The configured tasks that are trained here (not scored from original weights)."""
+    weights = config["grasp"]["weights"]
+    return [task for task in config["grasp"]["tasks"] if not weights.get(task)]
+
+
+def grasp_run_dirs(wildcards):
+    """The run directory of every configured task, for the summary."""
+    return [f"results/grasp/{task}" for task in config["grasp"]["tasks"]]
+
+
 def grasp_outputs():
-    """Everything `grasp_all` builds."""
+    """Everything `grasp_all` builds (curves only of the tasks trained here)."""
     tasks = config["grasp"]["tasks"]
-    outputs = ["results/grasp/summary.csv", "results/grasp/accuracy.png"]
-    outputs += ["results/grasp/loss.png"]
+    outputs = ["results/grasp/summary.csv"]
+    if trained_grasp_tasks():
+        outputs += ["results/grasp/accuracy.png", "results/grasp/loss.png"]
     outputs += [f"results/grasp/{task}/vis/predictions.png" for task in tasks]
     if "cls" in tasks:
         outputs.append("results/grasp/cls/vis/confusion.png")

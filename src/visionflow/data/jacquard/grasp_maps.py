@@ -148,14 +148,17 @@ def rectangle_corners(cx: float, cy: float, angle_deg: float, w: float, h: float
 
 
 def decode_best_grasp(pred_map: Tensor | np.ndarray) -> tuple[float, float, float, float, float]:
-    """The rectangle (cx, cy, angle_deg, w, h) stored at the highest-confidence pixel."""
+    """The rectangle (cx, cy, angle_deg, w, h) stored at the highest-confidence pixel.
+
+    Offsets are measured from the pixel's centre, as `grasp_map` encodes them.
+    """
     m = torch.as_tensor(pred_map).detach().float().cpu()
     size = m.shape[-2]
     y, x = divmod(int(m[5].argmax()), m.shape[-1])
     dx, dy, angle, w, h = m[:5, y, x].tolist()
     return (
-        x + dx * size,
-        y + dy * size,
+        x + 0.5 + dx * size,
+        y + 0.5 + dy * size,
         angle * 180 - 90,
         w * size,
         (h / 2 + 0.5) * JAW_SCALE * size,

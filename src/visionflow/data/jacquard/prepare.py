@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from visionflow.data.conversion import POLICIES, Problem, progress, reject, worker_pool
-from visionflow.data.jacquard import ARRAYS, DEFAULT_CLASSES
+from visionflow.data.jacquard import ARRAYS, DEFAULT_CLASSES, SPLITS
 from visionflow.data.jacquard.grasp_maps import CHANNELS, ROTATIONS
 from visionflow.data.jacquard.raw import SUFFIXES, load_sample, scan
 from visionflow.io import BadInputError, atomic_path, sha256_file, write_table
@@ -143,8 +143,10 @@ def prepare(
     on_bad_sample: str = "error",
     workers: int = 1,
     relabel: Path | None = None,
+    splits: Sequence[str] = SPLITS,
 ) -> pd.DataFrame:
-    """Pack `root/<split>/<class>/<object>/<n>_<object>_*` into `out_dir`; return the manifest.
+    """Pack `root/<split>/<class>/<object>/<n>_<object>_*` of `splits` into `out_dir`; return
+    the manifest. Other folders of `root` are named in a warning and left out.
 
     Writes rgb.npy, depth.npy, mask.npy, maps.npy, skipped.csv and manifest.parquet. An
     edited `relabel` CSV (from `visionflow analysis clip`) corrects classes of views.
@@ -152,7 +154,7 @@ def prepare(
     _check_arguments(classes, size, on_bad_sample, workers)
     root, out_dir = Path(root).resolve(), Path(out_dir)
     skipped: list[Problem] = []
-    items = scan(root, list(classes), on_bad_sample, skipped)
+    items = scan(root, list(classes), on_bad_sample, skipped, splits)
     with worker_pool(workers) as pool, contextlib.ExitStack() as outputs:
         paths = {key: outputs.enter_context(atomic_path(out_dir / f"{key}.npy")) for key in ARRAYS}
         stored = _pack(pool, items, paths, size, on_bad_sample, skipped)

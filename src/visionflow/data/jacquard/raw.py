@@ -5,6 +5,7 @@ A view is the files `<root>/<split>/<class>/<object_id>/<n>_<object_id>_<suffix>
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -16,8 +17,11 @@ import tifffile
 from PIL import Image
 
 from visionflow.data.conversion import Problem, reject, wide_mode_problem
+from visionflow.data.jacquard import SPLITS
 from visionflow.data.jacquard.grasp_maps import grasp_maps, scale_grasps
 from visionflow.io import BadInputError
+
+log = logging.getLogger(__name__)
 
 SUFFIXES = {
     "rgb": "_RGB.png",
@@ -115,9 +119,16 @@ def read_depth(path: Path, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _resize_depth(depth: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize of a float32 depth image to size x size."""
-    image = Image.fromarray(depth).resize((size, size), Image.Resampling.BILINEAR)
+    """Bicubic resize of a float32 depth image to size x size (the original's Pillow default)."""
+    image = Image.fromarray(depth).resize((size, size), Image.Resampling.BICUBIC)
     return np.asarray(image, dtype=np.float32)
+
+
+def _resize_mask(mask: Image.Image, size: int) -> np.ndarray:
+    """1 where the bicubic-resized mask is above 0: the object as the original's resized mask
+    (grey edge pixels included) marks it."""
+    resized = mask.resize((size, size), Image.Resampling.BICUBIC)
+    return (np.asarray(resized) > 0).astype(np.uint8)
 
 
 def load_sample(stem: Path, size: int) -> dict[str, np.ndarray]:
@@ -138,7 +149,7 @@ def load_sample(stem: Path, size: int) -> dict[str, np.ndarray]:
     return {
         "rgb": np.asarray(rgb.resize(square, Image.Resampling.BICUBIC), dtype=np.uint8),
         "depth": _resize_depth(depth, size),
-        "mask": (np.asarray(mask.resize(square, Image.Resampling.NEAREST)) > 0).astype(np.uint8),
+        "mask": _resize_mask(mask, size),
         "maps": grasp_maps(grasps, width, size),
         "gt_grasps": scale_grasps(grasps, width, size).ravel().tolist(),
         "n_grasps": np.int64(len(grasps)),
@@ -159,17 +170,35 @@ def _views(object_dir: Path) -> list[str]:
     return sorted(views, key=int)
 
 
+def _split_folders(
+    root: Path, splits: Sequence[str], on_bad_sample: str, skipped: list[Problem]
+) -> list[Path]:
+    """The folders of `splits` under `root`; a warning names every other folder left out."""
+    others = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in splits)
+    if others:
+        log.warning("%s: ignored folders that are not one of the splits %s: %s",
+                    root, ", ".join(splits), ", ".join(others))  # fmt: skip
+    folders = []
+    for name in splits:
+        if (root / name).is_dir():
+            folders.append(root / name)
+        else:
+            reject(root / name, "missing split folder", on_bad_sample, skipped)
+    return folders
+
+
 def scan(
-    root: Path, classes: Sequence[str], on_bad_sample: str, skipped: list[Problem]
+    root: Path,
+    classes: Sequence[str],
+    on_bad_sample: str,
+    skipped: list[Problem],
+    splits: Sequence[str] = SPLITS,
 ) -> pd.DataFrame:
-    """One row (split, class, label, object_id, view, stem) per sample found under `root`."""
+    """One row (split, class, label, object_id, view, stem) per sample of `splits` under `root`."""
     if not root.is_dir():
         raise BadInputError(root, "dataset folder does not exist")
-    splits = _subdirs(root)
-    if not splits:
-        raise BadInputError(root, "no split folder (expected e.g. train/ and test/)")
     rows = []
-    for split_dir in splits:
+    for split_dir in _split_folders(root, splits, on_bad_sample, skipped):
         for label, name in enumerate(classes):
             class_dir = split_dir / name
             if not class_dir.is_dir():

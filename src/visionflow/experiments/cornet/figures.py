@@ -18,7 +18,7 @@ def plot_top1(
     """Train (solid; the epoch's mean) and validation (dashed) top-1 in % per run, the best
     validation epoch (the one best.ckpt holds) marked with a dot and its value."""
     with axes_figure(path, epochs=True) as ax:
-        draw_train_val(ax, runs, "top1", "validation", scale=100)
+        draw_train_val(ax, runs, "top1", scale=100)
         for i, (run, frame) in enumerate(runs.items()):
             best = best_val(frame, run)
             point = (int(best["epoch"]), 100 * float(best["top1"]))

@@ -5,4 +5,4 @@ Both tasks use the same network, loss and hyperparameters; only the target map d
 
 TASKS = ("cls", "grasp")
 # Keys of the `grasp` config section that choose the runs and their jobs, not what a run computes.
-JOB_KEYS = ("tasks", "threads", "mem_mb", "runtime", "vis_samples")
+JOB_KEYS = ("tasks", "threads", "mem_mb", "runtime", "vis_samples", "weights")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,19 +57,27 @@ def cls_target(mask: np.ndarray, label: int) -> torch.Tensor:
 
 
 class JacquardTaskDataset(Dataset):
-    """(input, target map, label, padded ground-truth grasps) for every view and rotation."""
+    """(input, target map, label, padded ground-truth grasps) for every rotation of the
+    `views` of a split (all of them by default); sample i is view i // 4 turned i % 4."""
 
-    def __init__(self, source: PackedJacquard, task: str, max_grasps: int) -> None:
+    def __init__(
+        self,
+        source: PackedJacquard,
+        task: str,
+        max_grasps: int,
+        views: Sequence[int] | None = None,
+    ) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         self.source, self.task, self.max_grasps = source, task, max_grasps
+        self.views = np.arange(len(source)) if views is None else np.asarray(views, np.int64)
 
     def __len__(self) -> int:
-        return len(self.source) * TURNS
+        return len(self.views) * TURNS
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, ...]:
         index = key[0] if isinstance(key, tuple) else key
-        sample = self.source[index // TURNS]
+        sample = self.source[int(self.views[index // TURNS])]
         turns = index % TURNS
         rgb, depth = np.rot90(sample["rgb"], turns), np.rot90(sample["depth"], turns)
         size = rgb.shape[0]
@@ -84,6 +93,17 @@ class JacquardTaskDataset(Dataset):
 
 
 def task_datasets(data_dir: Path, task: str, splits: tuple[str, ...]) -> list[JacquardTaskDataset]:
+    """Every view and rotation of each of `splits`, grasps padded to the same count."""
     sources = [PackedJacquard(data_dir, split) for split in splits]
     most = max(source.max_grasps for source in sources)
     return [JacquardTaskDataset(source, task, most) for source in sources]
+
+
+def held_out_views(objects: Sequence[str], fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """(kept, held-out) view indices: round(fraction x objects) objects, drawn with `seed`,
+    are held out with all their views."""
+    names = np.unique(np.asarray(objects))
+    count = round(fraction * len(names))
+    held = np.random.default_rng(seed).choice(names, count, replace=False)
+    out = np.isin(np.asarray(objects), held)
+    return np.flatnonzero(~out), np.flatnonzero(out)

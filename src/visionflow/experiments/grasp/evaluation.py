@@ -18,9 +18,11 @@ from visionflow.engine.datamodule import eval_loader
 from visionflow.engine.trainer import evaluate as evaluate_module
 from visionflow.experiments.grasp.data import TURNS, JacquardTaskDataset, task_datasets
 from visionflow.experiments.grasp.module import MapModule
-from visionflow.io import safe_torch_load
+from visionflow.io import BadInputError, safe_torch_load
 from visionflow.metrics.grasp import class_from_maps, class_predictions, grasp_correct
-from visionflow.models.grasp import AlexnetMap
+from visionflow.models.grasp import AlexnetMap, load_map_state
+
+ORIGINAL_DROPOUT = 0.3  # AlexnetMap_v3's; dropout does nothing in eval mode
 
 
 def run_label(settings: dict[str, Any]) -> str:
@@ -28,23 +30,44 @@ def run_label(settings: dict[str, Any]) -> str:
     return settings["task"].upper()
 
 
-def load(ckpt: Path) -> MapModule:
-    """A trained MapModule from a visionflow checkpoint, in eval mode."""
+def load(ckpt: Path, task: str | None = None) -> MapModule:
+    """A MapModule in eval mode from a visionflow checkpoint, or from an original NeuroVis
+    weights file (a bare `AlexnetMap_v3` state dict, which does not say its `task`)."""
     payload = safe_torch_load(ckpt)
-    hparams = dict(payload["hyper_parameters"])
+    if not isinstance(payload, dict):
+        raise BadInputError(ckpt, f"expected a state dict, found {type(payload).__name__}")
+    if "hyper_parameters" in payload:
+        hparams = dict(payload["hyper_parameters"])
+        state = {k.removeprefix("model."): v for k, v in payload["state_dict"].items()}
+        if task not in (None, hparams["task"]):
+            raise BadInputError(ckpt, f"a {hparams['task']} checkpoint, not {task}")
+    elif task is None:
+        raise BadInputError(ckpt, "an original NeuroVis state dict: give its task (cls or grasp)")
+    else:
+        hparams, state = {"task": task, "dropout": ORIGINAL_DROPOUT}, payload
     model = AlexnetMap(dropout=hparams["dropout"])
-    model.load_state_dict({k.removeprefix("model."): v for k, v in payload["state_dict"].items()})
+    load_map_state(model, state, ckpt)
     return MapModule(model, hparams).eval()
 
 
 def evaluate(
-    ckpt: Path, data_dir: Path, split: str, batch_size: int, workers: int
+    ckpt: Path,
+    data_dir: Path,
+    split: str,
+    batch_size: int,
+    workers: int,
+    task: str | None = None,
 ) -> dict[str, Any]:
     """Loss and task accuracy of a checkpoint on every view and rotation of a split."""
-    module = load(ckpt)
+    module = load(ckpt, task)
     [dataset] = task_datasets(data_dir, module.hparams.task, (split,))
     metrics = evaluate_module(module, eval_loader(dataset, batch_size, workers))
-    return metrics | {"task": module.hparams.task, "split": split, "samples": len(dataset)}
+    return metrics | {
+        "task": module.hparams.task,
+        "split": split,
+        "samples": len(dataset),
+        "checkpoint": str(ckpt),
+    }
 
 
 @torch.no_grad()
@@ -54,29 +77,29 @@ def predict(module: MapModule, dataset: JacquardTaskDataset, indices: Sequence[i
     return module(batch).float()
 
 
-def prediction_panels(ckpt: Path, data_dir: Path, count: int) -> list[dict[str, Any]]:
-    """Figure panels for the first `count` test views (unrotated): RGB, rectangles, confidence."""
-    module = load(ckpt)
+def prediction_panels(module: MapModule, data_dir: Path, count: int) -> list[dict[str, Any]]:
+    """Figure panels for the first `count` test views (unrotated): RGB, the predicted map
+    ("predicted", (6, H, W)), the target map, the rectangles, the title."""
     [dataset] = task_datasets(data_dir, module.hparams.task, ("test",))
     indices = list(range(0, min(count * TURNS, len(dataset)), TURNS))
     panels = []
     for index, pred in zip(indices, predict(module, dataset, indices), strict=True):
         sample = dataset.source[index // TURNS]
-        truth = [rectangle_corners(*g) for g in sample["grasps"]]
         name = dataset.source.classes[sample["label"]]
         if module.hparams.task == "grasp":
             correct = grasp_correct(pred, sample["grasps"])
-            predicted = [rectangle_corners(*decode_best_grasp(pred))]
+            rectangles = [rectangle_corners(*decode_best_grasp(pred))]
         else:
             guess = class_from_maps(pred)
-            correct, predicted = guess == sample["label"], []
+            correct, rectangles = guess == sample["label"], []
             name = f"{name} as {dataset.source.classes[guess]}"
         panels.append(
             {
                 "rgb": sample["rgb"],
-                "truth": truth,
-                "predicted": predicted,
-                "confidence": pred[5].numpy(),
+                "truth": [rectangle_corners(*g) for g in sample["grasps"]],
+                "rectangles": rectangles,
+                "predicted": pred.numpy(),
+                "target": dataset[index][1].numpy(),
                 "title": f"{name} {'correct' if correct else 'wrong'}",
             }
         )
@@ -84,30 +107,35 @@ def prediction_panels(ckpt: Path, data_dir: Path, count: int) -> list[dict[str, 
 
 
 def summarize(run_dirs: Sequence[Path]) -> pd.DataFrame:
-    """The seed's table: train and test accuracy per task with epochs, lr and loss."""
+    """The seed's table: train and test accuracy per task with epochs, lr and loss; the
+    source is "trained" or the original weights file the task was scored from."""
     rows = []
-    for run_dir in run_dirs:
-        settings = yaml.safe_load((run_dir / "config.yaml").read_text())
+    for run_dir in map(Path, run_dirs):
         scores = {
             split: json.loads((run_dir / "eval" / f"{split}.json").read_text())
             for split in ("train", "test")
         }
+        scored = Path(scores["test"]["checkpoint"])
+        trained = scored.name == "final.ckpt" and scored.parent.parent == run_dir
+        settings = yaml.safe_load((run_dir / "config.yaml").read_text()) if trained else {}
         rows.append(
             {
-                "task": run_label(settings),
+                "task": scores["test"]["task"].upper(),
                 "train_accuracy": scores["train"]["accuracy"],
                 "test_accuracy": scores["test"]["accuracy"],
-                "epochs": settings["epochs"],
-                "lr": settings["lr"],
+                "epochs": settings.get("epochs"),
+                "lr": settings.get("lr"),
                 "loss": "double-log",
+                "source": "trained" if trained else str(scored),
             }
         )
     return pd.DataFrame(rows)
 
 
-def confusion(ckpt: Path, data_dir: Path, split: str = "test") -> tuple[np.ndarray, list[str]]:
+def confusion(
+    module: MapModule, data_dir: Path, split: str = "test"
+) -> tuple[np.ndarray, list[str]]:
     """CLS confusion counts (rows true, columns predicted) over every view and rotation."""
-    module = load(ckpt)
     [dataset] = task_datasets(data_dir, module.hparams.task, (split,))
     names = [dataset.source.classes[k] for k in sorted(dataset.source.classes)]
     matrix = np.zeros((len(names), len(names)), dtype=np.int64)
