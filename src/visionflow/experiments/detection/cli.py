@@ -9,6 +9,7 @@ from pathlib import Path
 from visionflow.cli import common
 
 STORE = "prepared CVAT store (annotations/ and split/)"
+AUTO_PREFIX = "auto_annotation_"  # the original's name of auto-annotation tasks
 
 
 def _search(args: argparse.Namespace) -> None:
@@ -80,9 +81,19 @@ def _annotate(args: argparse.Namespace) -> None:
 
 
 def _upload(args: argparse.Namespace) -> None:
-    from visionflow.data.cvat.export import upload_folder
+    from visionflow.data.cvat.server import upload_folder
+    from visionflow.io import BadInputError
 
-    upload_folder(args.dir / "merged" if args.merged else args.dir, args.url)
+    if args.create and args.root is None:
+        raise BadInputError("--root", "--create needs the raw CVAT folder the frames come from")
+    create = (args.root, args.prefix) if args.create else None
+    upload_folder(args.dir / "merged" if args.merged else args.dir, args.url, args.complete, create)
+
+
+def _update_ground_truth(args: argparse.Namespace) -> None:
+    from visionflow.data.cvat.server import update_ground_truth
+
+    common.print_json(update_ground_truth(args.url, args.prefix))
 
 
 def _summarize(args: argparse.Namespace) -> None:
@@ -179,6 +190,23 @@ def register(areas: common.Areas) -> None:
     p.add_argument("dir", type=Path, help="an auto_annotation folder")
     p.add_argument("--url", required=True, help="CVAT server; credentials from the environment")
     p.add_argument("--merged", action="store_true", help="upload merged/ (ground truth + new)")
+    p.add_argument(
+        "--create",
+        action="store_true",
+        help="create a task <prefix><task> per task with its frames instead of importing "
+        "into the task of the same name",
+    )
+    p.add_argument("--root", type=Path, help="raw CVAT folder (the frames), for --create")
+    p.add_argument("--prefix", default=AUTO_PREFIX, help=f"of created tasks ({AUTO_PREFIX})")
+    p.add_argument("--complete", action="store_true", help="then mark the tasks completed")
+    p = common.add_verb(
+        verbs,
+        "update-ground-truth",
+        _update_ground_truth,
+        "copy the new shapes of completed <prefix><task> tasks into <task> (cvat-sdk)",
+    )
+    p.add_argument("--url", required=True, help="CVAT server; credentials from the environment")
+    p.add_argument("--prefix", default=AUTO_PREFIX, help=f"of reviewed tasks ({AUTO_PREFIX})")
     p = common.add_verb(
         verbs, "summarize", _summarize, "variants side by side: figure, loss curves, table"
     )
