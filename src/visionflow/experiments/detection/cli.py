@@ -112,7 +112,7 @@ def _summarize(args: argparse.Namespace) -> None:
 def _import_config(args: argparse.Namespace) -> None:
     from visionflow.experiments.detection.importer import import_config
 
-    common.emit_yaml(import_config(args.settings), args.out)
+    common.emit_yaml(import_config(args.settings, args.hpo_result, args.task_list), args.out)
 
 
 def _add_frames(p: argparse.ArgumentParser) -> None:
@@ -218,4 +218,14 @@ def register(areas: common.Areas) -> None:
         verbs, "import-config", _import_config, "the original's settings JSON as config YAML"
     )
     p.add_argument("settings", type=Path)
+    p.add_argument(
+        "--hpo-result",
+        type=Path,
+        help="the original's HPO result (/train/<variant>_settings.json) its variants "
+        "with use_settings_file trained with",
+    )
+    p.add_argument(
+        "--task-list",
+        help="task list key to import (default: the one the original's runner read)",
+    )
     p.add_argument("--out", type=Path, help="also write the YAML here")
