@@ -58,13 +58,16 @@ def _test(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from visionflow.experiments.detection.evaluation import evaluate
-    from visionflow.experiments.detection.figures import plot_prf_heatmaps
+    from visionflow.experiments.detection.figures import plot_prf_curves, plot_prf_heatmaps
     from visionflow.io import write_table
 
     predictions = pd.read_parquet(args.predictions)
-    grid, coco = evaluate(predictions, args.data, args.score_thresholds, args.iou_thresholds)
+    thresholds = (args.score_thresholds, args.iou_thresholds)
+    grid, per_class, coco = evaluate(predictions, args.data, *thresholds)
     write_table(args.grid, grid)
+    write_table(args.per_class, per_class)
     plot_prf_heatmaps(grid, args.figure, title=f"{args.name}: validation frames")
+    plot_prf_curves(per_class, args.curves, title=f"{args.name}: P/R/F1 per class")
     common.emit_json(coco, args.coco)
 
 
@@ -169,8 +172,10 @@ def register(areas: common.Areas) -> None:
     )
     p.add_argument("--name", default="detector", help="variant name for the figure title")
     p.add_argument("--grid", type=Path, required=True, help="CSV to write")
+    p.add_argument("--per-class", type=Path, required=True, help="CSV of the grid per class")
     p.add_argument("--coco", type=Path, required=True, help="JSON to write")
     p.add_argument("--figure", type=Path, required=True)
+    p.add_argument("--curves", type=Path, required=True, help="per-class P/R/F1 curves")
     p = common.add_verb(
         verbs, "auto-annotate", _annotate, "CVAT XML/COCO of detections, review list"
     )
@@ -180,8 +185,8 @@ def register(areas: common.Areas) -> None:
     p.add_argument(
         "--iou",
         type=float,
-        default=0.5,
-        help="IoU with a ground-truth box that counts as covered (default 0.5)",
+        default=0.1,
+        help="IoU with a ground-truth box that counts as covered (default 0.1, the original's)",
     )
     p.add_argument("--out", type=Path, required=True, help="folder to write")
     p = common.add_verb(
