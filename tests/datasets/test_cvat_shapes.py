@@ -14,7 +14,6 @@ from visionflow.data.cvat.coco import read_coco
 from visionflow.data.cvat.cvat_xml import read_cvat_xml
 from visionflow.data.cvat.export import write_coco, write_cvat_xml
 from visionflow.data.cvat.geometry import (
-    decode_mask,
     ellipse_extent,
     mask_extent,
     rotated_box_extent,
@@ -171,17 +170,40 @@ def test_malformed_shapes_follow_the_policy(tmp_path, old, new, words, lost):
     assert table["label"].notna().sum() == len(EXPECTED) - lost
 
 
-def test_mask_runs_decode_row_major_from_an_unset_run():
+def drawn(runs, width, height):
+    """CVAT's run lengths drawn as a (height, width) mask: row-major, unset run first."""
+    return np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape(height, width)
+
+
+def runs_of(mask):
+    """CVAT's run lengths of a bool mask (cvat_sdk.masks.encode_mask's layout)."""
+    flat = mask.ravel().astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
+    return np.diff(np.concatenate([[0], edges])).tolist()
+
+
+def test_mask_extent_is_the_set_pixels_of_cvats_runs():
     runs = [int(v) for v in DOC_RLE.split(",")]
-    mask = decode_mask(runs, 13, 15)
-    assert mask.sum() == 149 and mask.shape == (15, 13)
-    assert mask[0].tolist() == [False] * 3 + [True] * 5 + [False] * 5  # "...#####....."
-    assert mask[7].all() and not mask[14, :5].any()
+    mask = drawn(runs, 13, 15)
+    assert mask.sum() == 149 and mask[0].tolist() == [False] * 3 + [True] * 5 + [False] * 5
     assert mask_extent(runs, 707, 888, 13, 15) == [707.0, 888.0, 720.0, 903.0]
     assert mask_extent([0, 1, 5], 0, 0, 3, 2) == [0.0, 0.0, 1.0, 1.0]  # first pixel set
     assert mask_extent([6], 0, 0, 3, 2) is None
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        height, width = rng.integers(1, 9, 2)
+        mask = rng.random((height, width)) < rng.uniform(0.05, 0.4)
+        if not mask.any():
+            continue
+        runs = runs_of(mask)
+        assert (drawn(runs, width, height) == mask).all()
+        rows, cols = np.nonzero(mask)
+        expected = [5 + cols.min(), 7 + rows.min(), 5 + cols.max() + 1, 7 + rows.max() + 1]
+        assert mask_extent(runs, 5, 7, width, height) == expected
     with pytest.raises(ValueError, match="negative run"):
-        decode_mask([7, -1], 3, 2)
+        mask_extent([7, -1], 0, 0, 3, 2)
+    huge = mask_extent([10**12 - 1, 1], 0, 0, 10**6, 10**6)  # not drawn: no memory needed
+    assert huge == [10**6 - 1, 10**6 - 1, 10**6, 10**6]
 
 
 @pytest.mark.parametrize("degrees", [0.0, 12.5, 90.0, 135.0, -30.0, 200.0])

@@ -220,6 +220,11 @@ def test_retina_net_imports_as_the_retinanet_detector(tmp_path):
           "sherpa_parameters": {"lr": [0.1, 1]}}, "ranges lack"),
         ({"variants": [], "annotations_list_gt": "gt_train_x"}, "must be a list of names"),
         ({"variants": [], "metrics_iou_range": [0.5, "high"]}, "metrics_iou_range must be"),
+        ({"variants": ["resnet18"], "resnet18": 5}, "has no entry"),
+        ({"variants": [["resnet18"]]}, "variants must be a list of names"),
+        ({"variants": [], "hpo_parameters": 3}, "hpo_parameters must be an object"),
+        ({"variants": ["resnet18"], "resnet18": {"run_hpo": 1, "optimal_hpo_settings": [1]}},
+         "resnet18.optimal_hpo_settings must be an object"),
     ],
 )  # fmt: skip
 def test_bad_settings_files_name_the_file_and_problem(tmp_path, settings, problem):

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-
-import numpy as np
+from itertools import accumulate
 
 
 def extent(points: Sequence[float]) -> list[float]:
@@ -41,27 +40,30 @@ def ellipse_extent(cx: float, cy: float, rx: float, ry: float, degrees: float) -
     return _about_centre(cx, cy, half_w, half_h)
 
 
-def decode_mask(runs: Sequence[int], width: int, height: int) -> np.ndarray:
-    """The (height, width) bool mask of CVAT's run lengths: row-major, alternating runs of
-    unset and set pixels, starting with unset ones. ValueError if the runs do not fit."""
+def mask_extent(
+    runs: Sequence[int], left: int, top: int, width: int, height: int
+) -> list[float] | None:
+    """Extent of the set pixels of a CVAT mask placed at (left, top), or None if none is set.
+
+    CVAT's run lengths cover the width x height placement row-major, alternating unset and
+    set pixels, starting with unset ones; ValueError if they do not cover it exactly. The
+    extent comes from the runs themselves, without drawing the mask.
+    """
     if any(run < 0 for run in runs):
         raise ValueError("has a negative run length")
     if sum(runs) != width * height:
         raise ValueError(f"run lengths sum to {sum(runs)}, not width x height = {width * height}")
-    values = np.arange(len(runs)) % 2 == 1
-    return np.repeat(values, runs).reshape(height, width)
-
-
-def mask_extent(
-    runs: Sequence[int], left: int, top: int, width: int, height: int
-) -> list[float] | None:
-    """Extent of the set pixels of a CVAT mask placed at (left, top), or None if none is set."""
-    rows, cols = np.nonzero(decode_mask(runs, width, height))
-    if not len(rows):
+    starts = list(accumulate([0, *runs[:-1]]))
+    set_runs = [(s, run) for s, run in zip(starts[1::2], runs[1::2], strict=True) if run]
+    if not set_runs:
         return None
-    return [
-        float(left + cols.min()),
-        float(top + rows.min()),
-        float(left + cols.max() + 1),
-        float(top + rows.max() + 1),
-    ]
+    rows, cols = set(), set()
+    for start, run in set_runs:
+        first, last = divmod(start, width), divmod(start + run - 1, width)
+        rows.update((first[0], last[0]))
+        if first[0] == last[0]:
+            cols.update((first[1], last[1]))
+        else:  # the run wraps to the next row: it reaches both sides when it spans them
+            cols.update((first[1], width - 1, 0, last[1]))
+    return [float(left + min(cols)), float(top + min(rows)), float(left + max(cols) + 1),
+            float(top + max(rows) + 1)]  # fmt: skip

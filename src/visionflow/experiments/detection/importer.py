@@ -134,8 +134,14 @@ def hpo_result(path: Path) -> dict[str, Any]:
 
 
 def _variant(
-    path: Path, name: str, entry: dict[str, Any], result: dict | None, seed_era: bool, ledger
+    path: Path,
+    name: str,
+    entry: dict[str, Any],
+    result: dict | None,
+    seed_era: bool,
+    ledger: Ledger,
 ) -> dict[str, Any]:
+    """A listed variant's config entry; records what became of its keys."""
     if "run_hpo" not in entry:
         raise BadInputError(path, f"variant {name!r} has no run_hpo")
     variant: dict[str, Any] = {"name": name, "run_hpo": bool(entry["run_hpo"])}
@@ -147,6 +153,8 @@ def _variant(
     from_file = bool(entry.get("use_settings_file")) or seed_era
     given = entry.get("optimal_hpo_settings") or {}
     key = f"{name}.optimal_hpo_settings"
+    if not isinstance(given, dict):
+        raise BadInputError(path, f"{key} must be an object, got {given!r}")
     if from_file and result is not None and not variant["run_hpo"]:
         variant["optimal_hpo_settings"] = result
         ledger.drop(key, "the original trained with its HPO result file instead", given)
@@ -177,21 +185,20 @@ def _listed_variants(
     path: Path, settings: dict[str, Any], result: dict | None, ledger: Ledger
 ) -> list[dict[str, Any]]:
     """The variants the file lists; defined but unlisted ones are dropped (as the original)."""
-    names = settings["variants"]
+    names = _names(path, settings, "variants")
     ledger.use("variants", "detection.variants")
+    for name in names:
+        if not isinstance(settings.get(name), dict):
+            raise BadInputError(path, f"variant {name!r} is listed but has no entry")
     seed_era = not any(isinstance(v, dict) and "use_settings_file" in v for v in settings.values())
-    if seed_era and result is None and any(not settings.get(n, {}).get("run_hpo") for n in names):
+    if seed_era and result is None and any(not settings[n].get("run_hpo") for n in names):
         log.warning(
             "%s: without use_settings_file, the original trained every variant with an HPO "
             "result file (/train/resnet18_settings.json in the seed, /train/<variant>"
             "_settings.json from 2022-11-25), not optimal_hpo_settings: pass it as --hpo-result",
             path,
         )
-    variants = []
-    for name in names:
-        if not isinstance(settings.get(name), dict):
-            raise BadInputError(path, f"variant {name!r} is listed but has no entry")
-        variants.append(_variant(path, name, settings[name], result, seed_era, ledger))
+    variants = [_variant(path, n, settings[n], result, seed_era, ledger) for n in names]
     for key, value in settings.items():
         if isinstance(value, dict) and "run_hpo" in value and key not in names:
             ledger.drop(key, "a variant defined but not in `variants` (not trained)", value)
@@ -218,6 +225,8 @@ def _search(path: Path, settings: dict[str, Any], ledger: Ledger) -> dict[str, A
         ledger.drop(other, f"{given[0]} is used", settings[other])
     if given:
         ranges = settings[given[0]]
+        if not isinstance(ranges, dict):
+            raise BadInputError(path, f"{given[0]} must be an object, got {ranges!r}")
         missing = set(OPTIMISER_KEYS) - set(ranges)
         if missing:
             raise BadInputError(path, f"parameter ranges lack {', '.join(sorted(missing))}")
