@@ -54,7 +54,8 @@ def generations():
     files["3d08cf3 settings_file"] = readme
     local = {k: v for k, v in seed_file().items() if k not in ("full_hd", "max_train_epochs",
              "annotations_list_gt", "first_year_tasks", "retina_net", "resnet101")}  # fmt: skip
-    local |= {"variants": ["resnet18", "resnet34"], "num_initial_data_points": 5}
+    local |= {"variants": ["resnet18", "resnet34"], "num_initial_data_points": 5,
+              "resnet50": {"run_hpo": 1}}  # fmt: skip
     files["3d08cf3 settings_file_local"] = local
     g = seed_file() | {"fake_dataset_len": 4}
     files["a45265b"] = copy.deepcopy(g)
