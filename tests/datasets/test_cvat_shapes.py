@@ -267,6 +267,56 @@ def test_plain_coco_with_image_id_0_numbers_frames_by_id_order(tmp_path):
     assert table.loc[table["frame"] == 2, "label"].isna().all()
 
 
+def column_major_counts(mask):
+    """COCO's uncompressed RLE counts of a mask: runs over its columns, unset pixels first."""
+    flat = mask.flatten(order="F")
+    edges = np.flatnonzero(np.diff(flat)) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
+    return [0, *runs] if flat[0] else runs
+
+
+def cvat_coco_export():
+    """Frames 0 and 1 of the project as CVAT's COCO 1.0 export (datumaro's coco_instances)
+    writes them: images numbered from 1, categories from 1, a rotated box as its unrotated
+    bbox with `rotation` in the attributes, a polygon, and a mask as a crowd RLE."""
+    mask = np.zeros((1200, 1600), dtype=np.uint8)
+    mask[20:22, 10:13] = 1
+    image = {"license": 0, "flickr_url": "", "coco_url": "", "date_captured": 0}
+    return {
+        "licenses": [{"name": "", "id": 0, "url": ""}],
+        "info": {"contributor": "", "date_created": "", "description": "", "url": "",
+                 "version": "", "year": ""},
+        "categories": [{"id": i + 1, "name": n, "supercategory": ""} for i, n in
+                       enumerate(LABELS)],
+        "images": [{"id": 1, "width": 1600, "height": 1200, "file_name": IMAGES[0]} | image,
+                   {"id": 2, "width": 1600, "height": 1200, "file_name": IMAGES[1]} | image],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [], "area": 800.0,
+             "bbox": [100.0, 200.0, 40.0, 20.0], "iscrowd": 0,
+             "attributes": {"growth": "late", "occluded": True, "rotation": 90.0}},
+            {"id": 2, "image_id": 1, "category_id": 2,
+             "segmentation": [[300.0, 300.0, 340.5, 310.0, 320.0, 350.25]], "area": 1124.875,
+             "bbox": [300.0, 300.0, 40.5, 50.25], "iscrowd": 0, "attributes": {"occluded": False}},
+            {"id": 3, "image_id": 2, "category_id": 1, "iscrowd": 1, "area": 6.0,
+             "segmentation": {"counts": column_major_counts(mask), "size": [1200, 1600]},
+             "bbox": [10.0, 20.0, 3.0, 2.0], "attributes": {"occluded": False}},
+        ],
+    }  # fmt: skip
+
+
+def test_cvat_coco_export_turns_rotated_boxes_and_records_masks(tmp_path):
+    path = tmp_path / "annotations.json"
+    path.write_text(json.dumps(cvat_coco_export()))
+    skipped = []
+    table = pd.DataFrame(read_coco(path, PROJECT, "error", skipped), columns=COLUMNS)
+    assert boxes_of(table) == EXPECTED[:2]  # frame 1's mask is CVAT's crowd region
+    first = json.loads(table["attributes"].iloc[0])
+    assert first["rotation"] == 90 and first["growth"] == "late" and first["occluded"]
+    crowd = "'thistle' is a crowd region (iscrowd 1), not one object's box (not imported)"
+    assert skipped == [(str(path), f"task {PROJECT!r}, annotation 2: {crowd}")]
+    assert table.loc[table["frame"] == 1, "label"].isna().all()
+
+
 def test_coco_results_list_and_unknown_category_are_refused(tmp_path):
     path = tmp_path / "annotations.json"
     path.write_text(json.dumps([{"image_id": 0, "category_id": 4, "bbox": [1, 2, 3, 4],
