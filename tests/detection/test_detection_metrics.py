@@ -293,3 +293,8 @@ def test_per_class_curves_draw_a_line_per_score_over_iou(tmp_path):
     assert recall.lines[1].get_ydata().tolist() == dock["recall"].tolist()
     assert recall.get_xlabel() == "IoU threshold"
     assert (tmp_path / "curves.png").is_file()
+    nine = [round(0.1 * k, 1) for k in range(1, 10)]  # more scores than colours
+    fig = plot_prf_curves(prf_per_class(predictions, truth, LABELS, nine, [0.5, 0.7]),
+                          tmp_path / "nine.png", "nine scores")  # fmt: skip
+    styles = {(line.get_color(), line.get_linestyle()) for line in fig.axes[0].lines}
+    assert len(styles) == 9  # every score threshold tells apart from the others

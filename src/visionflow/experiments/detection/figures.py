@@ -123,9 +123,10 @@ def plot_prf_curves(per_class: pd.DataFrame, path: Path, title: str) -> Figure:
                 for index, score in enumerate(scores):
                     line = mine[np.isclose(mine["score_threshold"], score)]
                     line = line.sort_values("iou_threshold")
-                    color = COLORS[index % len(COLORS)]
-                    ax.plot(line["iou_threshold"], line[metric], marker="o", color=color,
-                            label=f"score {score:g}")  # fmt: skip
+                    turn, slot = divmod(index, len(COLORS))  # dashed once colours repeat
+                    style = {"color": COLORS[slot], "linestyle": ("-", "--", ":")[turn % 3]}
+                    ax.plot(line["iou_threshold"], line[metric], marker="o",
+                            label=f"score {score:g}", **style)  # fmt: skip
                 ax.set_ylim(-0.02, 1.02)
                 ax.set_title(f"{label}: {metric}", fontsize=9)
                 ax.set_xlabel("IoU threshold")
