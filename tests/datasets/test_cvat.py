@@ -40,7 +40,19 @@ XML = """<?xml version="1.0" encoding="utf-8"?>
 BOXES = [  # (frame, label, xmin, ymin, xmax, ymax, attributes) of XML
     (0, "weed", 10.5, 20.0, 30.0, 40.25, {"occluded": False, "species": "thistle", "z_order": 1}),
     (0, "crop", 50.0, 5.0, 99.0, 79.0, {"occluded": True, "z_order": 0}),
-    (2, "weed", 1.0, 2.0, 11.0, 12.0, {"occluded": False, "z_order": 0}),
+    (
+        2,
+        "weed",
+        1.0,
+        2.0,
+        11.0,
+        12.0,
+        {
+            "occluded": False,
+            "z_order": 0,
+            "cvat_shape": {"type": "polygon", "points": "1,2;11,4;6,12"},
+        },
+    ),
 ]
 
 
@@ -221,7 +233,7 @@ def test_other_xml_formats_are_refused(tmp_path, text, words):
         (lambda d: d["annotations"][0].pop("bbox"), "annotation 0: annotation lacks bbox"),
         (lambda d: d["annotations"][1].update(bbox=[1, 2, 3]), "annotation 1: bbox [1, 2, 3]"),
         (lambda d: d["annotations"][1].update(category_id=9), "category_id 9, not in categories"),
-        (lambda d: d["images"][1].update(id=0), "image id 0 is not a positive integer"),
+        (lambda d: d["images"][1].update(id="two"), "image id 'two': image id 'two' is not an"),
         (lambda d: d["images"][1].update(file_name="../../x.jpg"), "frame 1: image name"),
     ],
 )

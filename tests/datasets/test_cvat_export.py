@@ -1,9 +1,8 @@
-"""Auto-annotation outputs: CVAT 1.1 XML and COCO writers, review list, merge, CVAT upload."""
+"""Auto-annotation outputs: CVAT 1.1 XML and COCO writers, review list, merge."""
 
 import json
 import xml.etree.ElementTree as ET
 
-import cvat_sdk
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,7 +17,6 @@ from visionflow.data.cvat.export import (
     export_auto_annotations,
     merge_annotations,
     unmatched_detections,
-    upload_annotations,
     write_coco,
     write_cvat_xml,
 )
@@ -130,9 +128,9 @@ def test_xml_read_back_gives_the_same_table(tmp_path):
     )
     assert box_tuples(back) == box_tuples(merged)
     attributes = [json.loads(text) for text in back["attributes"]]
-    assert attributes[0] == GT_ATTRIBUTES  # ground truth keeps its own attributes
-    assert attributes[1] == {"occluded": False, "z_order": 0, "score": "0.8000"}
-    assert attributes[3] == {"occluded": True, "z_order": 1}
+    assert attributes[0] == GT_ATTRIBUTES | {"source": "manual"}  # ground truth keeps its own
+    assert attributes[1] == {"occluded": False, "z_order": 0, "score": "0.8000", "source": "auto"}
+    assert attributes[3] == {"occluded": True, "z_order": 1, "source": "manual"}
 
 
 def test_coco_json_loads_in_pycocotools_and_reads_back(tmp_path):
@@ -207,89 +205,3 @@ def test_task_names_that_leave_the_export_are_rejected(tmp_path, task):
     with pytest.raises(BadInputError, match="cannot be a folder inside the export"):
         export_auto_annotations(PREDICTIONS.iloc[:0], truth, LABELS, tmp_path / "out", 0.5, 0.5)
     assert not (tmp_path / "out").exists()
-
-
-class FakeTask:
-    def __init__(self, name, task_id):
-        self.name, self.id, self.imports = name, task_id, []
-
-    def import_annotations(self, format_name, filename):
-        self.imports.append((format_name, filename))
-
-
-class FakeTasks:
-    def __init__(self, tasks):
-        self.tasks, self.queries = tasks, []
-
-    def list(self, **query):
-        self.queries.append(query)
-        return [t for t in self.tasks if query["name"].lower() in t.name.lower()]  # icontains
-
-
-class FakeClient:
-    def __init__(self, tasks):
-        self.tasks, self.closed = FakeTasks(tasks), False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.closed = True
-
-
-@pytest.fixture
-def server(monkeypatch):
-    """A fake CVAT server with two tasks (one name a prefix of the other); records logins."""
-    tasks = [FakeTask(TASK, 7), FakeTask(TASK + " copy", 8), FakeTask("other", 9)]
-    client = FakeClient(tasks)
-    logins = []
-
-    def make_client(host, **login):
-        logins.append((host, login))
-        return client
-
-    monkeypatch.setattr(cvat_sdk, "make_client", make_client)
-    return tasks, client, logins
-
-
-def xml_files(tmp_path, names):
-    paths = {}
-    for name in names:
-        paths[name] = tmp_path / f"{len(paths)}.xml"
-        paths[name].write_text("<annotations/>")
-    return paths
-
-
-def test_upload_imports_each_file_into_its_task(tmp_path, server):
-    tasks, client, logins = server
-    files = xml_files(tmp_path, [TASK, "other"])
-    env = {"CVAT_USERNAME": "ann", "CVAT_PASSWORD": "secret"}
-    upload_annotations(files, "http://cvat:8080", env=env)
-    assert logins == [("http://cvat:8080", {"credentials": ("ann", "secret")})]
-    assert tasks[0].imports == [("CVAT 1.1", files[TASK])]
-    assert tasks[1].imports == []
-    assert tasks[2].imports == [("CVAT 1.1", files["other"])]
-    assert client.closed
-    upload_annotations(files, "http://cvat:8080", env={"CVAT_ACCESS_TOKEN": "tok"})
-    assert logins[-1] == ("http://cvat:8080", {"access_token": "tok"})
-
-
-def test_upload_needs_credentials_from_the_environment(tmp_path, server):
-    tasks, _, logins = server
-    files = xml_files(tmp_path, [TASK])
-    with pytest.raises(BadInputError, match="CVAT_PASSWORD not set"):
-        upload_annotations(files, "http://cvat", env={"CVAT_USERNAME": "ann"})
-    with pytest.raises(BadInputError, match="CVAT_USERNAME and CVAT_PASSWORD not set"):
-        upload_annotations(files, "http://cvat", env={})
-    assert logins == [] and tasks[0].imports == []
-
-
-def test_upload_refuses_a_task_the_server_lacks_before_importing_any(tmp_path, server):
-    tasks, _, _ = server
-    files = xml_files(tmp_path, [TASK, "missing task"])
-    env = {"CVAT_USERNAME": "ann", "CVAT_PASSWORD": "secret"}
-    with pytest.raises(BadInputError, match="one task named 'missing task', found 0"):
-        upload_annotations(files, "http://cvat", env=env)
-    assert tasks[0].imports == []
-    with pytest.raises(BadInputError, match="annotation file does not exist"):
-        upload_annotations({TASK: tmp_path / "nope.xml"}, "http://cvat", env=env)

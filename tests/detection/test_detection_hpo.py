@@ -1,7 +1,6 @@
 """Optuna search on a journal file: trial budget, resume after a kill, parallel workers,
-pruning; and the import of an original settings JSON."""
+pruning."""
 
-import json
 import math
 import multiprocessing
 import time
@@ -9,15 +8,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-import yaml
-from helpers import REPO
 from optuna.trial import TrialState
-from snakemake.utils import validate
 
-from visionflow.cli import main
 from visionflow.engine import hpo
 from visionflow.experiments.detection import SEARCH_SPACE
-from visionflow.experiments.detection.importer import import_config
 from visionflow.io import BadInputError
 
 RANGES = {"lr": [1e-4, 1e-1], "weight_decay": [1e-5, 1e-2], "momentum": [0.1, 0.9],
@@ -126,95 +120,6 @@ def test_median_pruner_stops_a_trial_worse_than_the_median(tmp_path):
     [done] = hpo.run_worker(search, hopeless, SEARCH_SPACE, RANGES, 4, worker=0, workers=1)
     assert done["state"] == "PRUNED"
     assert hpo.trials_table(search)["state"].tolist() == ["COMPLETE"] * 3 + ["PRUNED"]
-
-
-SEED_SETTINGS = {
-    "variants": ["resnet18", "resnet34"],
-    "resnet18": {"run_hpo": 0, "optimal_hpo_settings": {
-        "gamma": 0.03376820338738614, "lr": 3.934578332944719e-05,
-        "momentum": 0.3317994388235662, "step_size": 3, "weight_decay": 0.5559432320028943}},
-    "resnet34": {"run_hpo": 1},
-    "resnet50": {"run_hpo": 1},
-    "max_plateau_count": 20, "search_epochs": 10, "num_initial_data_points": 5,
-    "max_num_trials": 16,
-    "annotations_list": ["FieldData 20200520145736 1L GH020068",
-                         "FieldData 20200515101008 3R GH070071"],
-    "save_dir": "/train/pickled_weed", "writer_dir": "/train/runs", "dataset_dir": "/weed_data",
-    "sherpa_parameters": {"lr": [0.000005, 0.001], "weight_decay": [0.00001, 0.9],
-                          "momentum": [0.1, 0.9], "step_size": [1, 5], "gamma": [0.01, 0.5]},
-}  # fmt: skip
-
-
-def test_the_seed_readme_settings_import_into_a_valid_config(tmp_path):
-    path = tmp_path / "settings_file.json"
-    path.write_text(json.dumps(SEED_SETTINGS))
-    sections = import_config(path)
-    detection = sections["detection"]
-    resnet18, resnet34 = detection["variants"]  # the listed ones only
-    assert resnet18["name"] == "resnet18" and resnet18["run_hpo"] is False
-    assert resnet18["optimal_hpo_settings"]["lr"] == 3.934578332944719e-05
-    assert resnet34 == {"name": "resnet34", "run_hpo": True}
-    assert detection["hpo"]["max_num_trials"] == 16 and detection["max_plateau_count"] == 20
-    assert detection["hpo"]["parameters"]["step_size"] == [1.0, 5.0]
-    assert sections["cvat"] == {"annotations_list": SEED_SETTINGS["annotations_list"],
-                                "root": "/weed_data"}  # fmt: skip
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for name, values in sections.items():
-        config[name].update(values)
-    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
-
-
-def test_newer_settings_files_and_pretrained_variants(tmp_path):
-    newer = {"variants": ["resnet18_weeds_pretrained", "resnet50"],
-             "resnet18_weeds_pretrained": {"run_hpo": 0, "optimal_hpo_settings": {
-                 "gamma": 0.9, "lr": 0.01, "momentum": 0.1, "step_size": 5,
-                 "weight_decay": 0.0007}, "pretrained_model_path": "/train/models/x.pth"},
-             "resnet50": {"run_hpo": 1, "optimal_hpo_settings": {
-                 "gamma": False, "lr": False, "momentum": False, "step_size": False,
-                 "weight_decay": False}},
-             "num_initial_data_points": "infer",
-             "hpo_parameters": SEED_SETTINGS["sherpa_parameters"]}  # fmt: skip
-    path = tmp_path / "settings_file_train_val.json"
-    path.write_text(json.dumps(newer))
-    pretrained, resnet50 = import_config(path)["detection"]["variants"]
-    assert pretrained["backbone"] == "resnet18"
-    assert resnet50 == {"name": "resnet50", "run_hpo": True}  # `false` placeholders dropped
-
-
-@pytest.mark.parametrize(
-    "settings, problem",
-    [
-        ({"variants": "resnet18"}, "no `variants` list"),
-        ({"variants": ["resnet18"]}, "has no entry"),
-        ({"variants": ["retina_net"], "retina_net": {"run_hpo": 1}}, "no backbone"),
-        ({"variants": ["resnet18"], "resnet18": {"run_hpo": 0}}, "lacks some of"),
-        (
-            {
-                "variants": ["resnet18"],
-                "resnet18": {"run_hpo": 1},
-                "sherpa_parameters": {"lr": [0.1, 1]},
-            },
-            "ranges lack",
-        ),  # fmt: skip
-    ],
-)
-def test_bad_settings_files_name_the_file_and_problem(tmp_path, settings, problem):
-    path = tmp_path / "settings.json"
-    path.write_text(json.dumps(settings))
-    with pytest.raises(BadInputError, match=problem) as error:
-        import_config(path)
-    assert error.value.path == str(path)
-
-
-def test_import_config_command_writes_yaml_and_reports_bad_files(tmp_path, capsys):
-    path = tmp_path / "settings_file.json"
-    path.write_text(json.dumps(SEED_SETTINGS))
-    assert main(["detection", "import-config", str(path), "--out", str(tmp_path / "d.yaml")]) == 0
-    written = yaml.safe_load((tmp_path / "d.yaml").read_text())
-    assert written == yaml.safe_load(capsys.readouterr().out) == import_config(path)
-    path.write_text("{not json")
-    assert main(["detection", "import-config", str(path)]) == 2
-    assert f"{path}: not a readable settings JSON" in capsys.readouterr().err
 
 
 def test_a_study_without_a_completed_trial_has_no_optimum(tmp_path):

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 from helpers import prediction_table
 
-from visionflow.metrics.detection import GRID_COLUMNS, coco_map, match_detections, prf_grid
+from visionflow.metrics.detection import (
+    GRID_COLUMNS,
+    coco_map,
+    match_detections,
+    prf_grid,
+    prf_per_class,
+)
 
 LABELS = ["thistle", "dock"]
 
@@ -180,6 +186,25 @@ def test_grid_matches_a_plain_loop_reference():
             assert counts(grid, score, iou) == reference_counts(predictions, truth, score, iou)
 
 
+def test_per_class_grid_counts_each_class_alone_and_sums_to_the_pooled_one():
+    """As the original's DetectionMetrics: per class TP/FP/FN (here with one-to-one matching)."""
+    predictions, truth = random_tables(40, seed=4)
+    scores, ious = [0.0, 0.5], [0.5, 0.75]
+    per_class = prf_per_class(predictions, truth, LABELS, scores, ious)
+    assert list(per_class.columns) == ["label", *GRID_COLUMNS]
+    assert per_class["label"].tolist() == ["thistle"] * 4 + ["dock"] * 4
+    for label in LABELS:
+        mine = per_class[per_class["label"] == label]
+        for score in scores:
+            for iou in ious:
+                alone = reference_counts(predictions[predictions["label"] == label],
+                                         truth[truth["label"] == label], score, iou)  # fmt: skip
+                assert counts(mine, score, iou) == alone
+    pooled = prf_grid(predictions, truth, scores, ious)
+    summed = per_class.groupby(["score_threshold", "iou_threshold"], sort=False)[["tp", "fp", "fn"]]
+    assert (summed.sum().to_numpy() == pooled[["tp", "fp", "fn"]].to_numpy()).all()
+
+
 def test_grid_of_2000_frames_and_10_by_10_thresholds_is_fast():
     predictions, truth = random_tables(2000, seed=2)
     start = time.perf_counter()
@@ -250,3 +275,26 @@ def test_heatmaps_and_comparison_write_pngs(tmp_path):
         plot_detection_comparison({"a": grid[grid["iou_threshold"] != 0.5]}, {"a": maps["a"]},
                                   tmp_path / "bad.png")  # fmt: skip
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_per_class_curves_draw_a_line_per_score_over_iou(tmp_path):
+    from visionflow.experiments.detection.figures import plot_prf_curves
+
+    predictions, truth = random_tables(30, seed=5)
+    per_class = prf_per_class(predictions, truth, LABELS, [0.5, 0.7, 0.9], [0.5, 0.6, 0.7, 0.8])
+    fig = plot_prf_curves(per_class, tmp_path / "curves.png", "variant a: P/R/F1 per class")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [f"{c}: {m}" for c in LABELS for m in ("precision", "recall", "f1")]
+    assert fig._suptitle.get_text() == "variant a: P/R/F1 per class"
+    recall = fig.axes[4]  # dock's recall
+    assert [line.get_label() for line in recall.lines] == ["score 0.5", "score 0.7", "score 0.9"]
+    dock = per_class[(per_class["label"] == "dock") & (per_class["score_threshold"] == 0.7)]
+    assert recall.lines[1].get_xdata().tolist() == [0.5, 0.6, 0.7, 0.8]
+    assert recall.lines[1].get_ydata().tolist() == dock["recall"].tolist()
+    assert recall.get_xlabel() == "IoU threshold"
+    assert (tmp_path / "curves.png").is_file()
+    nine = [round(0.1 * k, 1) for k in range(1, 10)]  # more scores than colours
+    fig = plot_prf_curves(prf_per_class(predictions, truth, LABELS, nine, [0.5, 0.7]),
+                          tmp_path / "nine.png", "nine scores")  # fmt: skip
+    styles = {(line.get_color(), line.get_linestyle()) for line in fig.axes[0].lines}
+    assert len(styles) == 9  # every score threshold tells apart from the others

@@ -231,6 +231,27 @@ def keyed(path: tuple[Any, ...], value: Any) -> Callable[[Any], Any]:
     return edit
 
 
+# The original's HPO result files (/train/resnet18_settings.json), given as a settings file
+SHERPA_RESULT = {
+    "Trial-ID": 2,
+    "Iteration": 1.0,
+    "gamma": 0.186,
+    "lr": 3.16e-4,
+    "momentum": 0.32,
+    "step_size": 2.0,
+    "weight_decay": 0.0141,
+    "Objective": 0.428,
+}
+OPTUNA_RESULT = {
+    "best_value": 0.599,
+    "gamma": 0.23,
+    "lr": 4.54e-3,
+    "momentum": 0.159,
+    "step_size": 5,
+    "weight_decay": 2.98e-4,
+}
+
+
 # ---------------------------------------------------------------- the corpus, one per format
 
 MINI_JPEG = "train/*/*_0.JPEG"
@@ -381,7 +402,34 @@ def cvat_xml_cases() -> list[Case]:
     target = "*/annotations.xml"
     cases = [Case(name, "cvat", target, damage) for name, damage in damages]
     skip = Case("box-not-number-skip", "cvat", target, damages[5][1], policy="skip")
-    return [*cases, skip]
+    shapes = [  # the first box turned into another CVAT shape (its box attributes ignored)
+        ("mask-runs-not-summing", '<mask rle="1, 2" left="0" top="0" width="3" height="3" '),
+        ("mask-runs-not-numbers", '<mask rle="1, x" left="0" top="0" width="3" height="3" '),
+        ("polyline-one-point", '<polyline points="4.00,5.00" '),
+        ("ellipse-without-radius", '<ellipse cx="4.00" cy="5.00" rx="3.00" '),
+        ("unknown-shape", "<circle "),
+    ]
+    cases += [Case(name, "cvat", target, as_shape(opening)) for name, opening in shapes]
+    recorded = [  # valid shapes without a box: recorded under either policy
+        ("tag-recorded", "<tag "),
+        ("single-point-recorded", '<points points="4.00,5.00" '),
+        ("empty-mask-recorded", '<mask rle="9" left="0" top="0" width="3" height="3" '),
+    ]
+    cases += [Case(name, "cvat", target, as_shape(opening), always_skipped=True)
+              for name, opening in recorded]  # fmt: skip
+    rotation = replace(' z_order="0">', ' rotation="tilted" z_order="0">')
+    return [*cases, skip, Case("rotation-not-number", "cvat", target, rotation)]
+
+
+def as_shape(opening: str) -> Damage:
+    """The first <box> of a CVAT XML turned into the element `opening` starts."""
+    tag = opening[1:].split()[0]
+
+    def damage(path: Path) -> None:
+        replace("<box ", opening)(path)
+        replace("</box>", f"</{tag}>")(path)
+
+    return damage
 
 
 def coco_cases() -> list[Case]:
@@ -400,6 +448,8 @@ def coco_cases() -> list[Case]:
         ("unknown-image-id", first_annotation({"image_id": 999})),
         ("duplicate-image-id", keyed(("images", 1, "id"), 1)),
         ("width-string", keyed(("images", 0, "width"), "wide")),
+        ("image-id-string", keyed(("images", 0, "id"), "one")),
+        ("results-list", lambda data: data["annotations"]),
     ]
     target = "*/annotations.json"
     cases = [
@@ -408,7 +458,8 @@ def coco_cases() -> list[Case]:
         Case("invalid-utf8", "cvat", target, bad_utf8('"file_name": "')),
     ]
     cases += [Case(name, "cvat", target, edit_json(edit)) for name, edit in edits]
-    return cases
+    crowd = edit_json(first_annotation({"iscrowd": 1}))
+    return [*cases, Case("crowd-region-recorded", "cvat", target, crowd, always_skipped=True)]
 
 
 def saliency_map_cases() -> list[Case]:
@@ -495,6 +546,10 @@ def settings_json_cases() -> list[Case]:
         ),
         ("plateau-string", edit_json(keyed(("max_plateau_count",), "many"))),
         ("range-not-numbers", edit_json(keyed(("sherpa_parameters", "lr"), ["low", "high"]))),
+        ("task-list-not-a-list", edit_json(keyed(("annotations_list",), "FieldData 2020"))),
+        ("iou-range-string", edit_json(keyed(("metrics_iou_range",), [0.5, "high"]))),
+        ("sherpa-hpo-result", edit_json(lambda data: SHERPA_RESULT)),
+        ("optuna-hpo-result", edit_json(lambda data: OPTUNA_RESULT)),
     ]
     saliency = [
         ("config-truncated", truncate()),

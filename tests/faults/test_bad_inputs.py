@@ -351,8 +351,9 @@ def render(results: dict[str, Outcome]) -> str:
         "regenerate with `make reliability`. Each case says which outcome is due. A clear error "
         "is a `BadInputError` (for the config, a Snakemake error) naming the damaged file or "
         "key, earlier output left byte-identical; a recorded skip (under `on_bad_sample: skip`, "
-        "or for WLASL videos under every policy) is a `skipped.csv` row naming the file in a "
-        "store that keeps every file; anything else is a crash.", "",
+        "or under every policy for WLASL videos, CVAT shapes without a box and COCO crowd "
+        "regions) is a `skipped.csv` row naming the file in a store that keeps every file; "
+        "anything else is a crash.", "",
         *lines, "",
         *(f"- **{fmt}**: {names[fmt]}" for fmt in CORPUS), "",
         *([f"Crashes: {', '.join(crashed)}.", ""] if crashed else []),

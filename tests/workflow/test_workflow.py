@@ -224,6 +224,10 @@ def check_detection(workdir: Path) -> None:
     assert trained["lr"] == optimal["lr"] and trained["step_size"] == optimal["step_size"]
     grid = pd.read_csv(variant / "eval" / "prf.csv")
     assert len(grid) == 81 and grid[["precision", "recall", "f1"]].stack().between(0, 1).all()
+    per_class = pd.read_csv(variant / "eval" / "prf_per_class.csv")
+    summed = per_class.groupby(["score_threshold", "iou_threshold"])["tp"].sum().to_numpy()
+    assert len(per_class) == 3 * 81 and (summed == grid["tp"].to_numpy()).all()
+    assert (variant / "eval" / "prf_curves.png").is_file()
     summary = pd.read_csv(workdir / "results" / "detection" / "summary.csv")
     assert summary["variant"].tolist() == ["mobilenet_v3_small"]
     tasks = [p.name for p in (variant / "auto_annotation").iterdir() if p.is_dir()]

@@ -25,10 +25,12 @@ rule prepare_cvat:
         source=config["cvat"]["source"],
         mongo=json.dumps(config["cvat"]["mongo"], sort_keys=True),
         on_bad_sample=config["on_bad_sample"],
+        crop="--crop-4k" if config["cvat"]["crop_4k"] else "",
     shell:
         "visionflow cvat prepare --root {input.root:q} --out {params.out:q}"
         " --tasks {params.tasks:q} --labels {params.labels:q} --source {params.source}"
-        " --mongo {params.mongo:q} --on-bad-sample {params.on_bad_sample} 2>&1 | tee {log:q}"
+        " --mongo {params.mongo:q} --on-bad-sample {params.on_bad_sample} {params.crop}"
+        " 2>&1 | tee {log:q}"
 
 
 rule split_cvat:

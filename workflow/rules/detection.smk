@@ -123,10 +123,17 @@ rule test_detection:
         store=CVAT_STORE,
     output:
         grid=f"{DETECTION_RUN}/eval/prf.csv",
+        per_class=f"{DETECTION_RUN}/eval/prf_per_class.csv",
         coco=f"{DETECTION_RUN}/eval/coco.json",
         figure=report(
             f"{DETECTION_RUN}/eval/prf.png",
             caption="../report/detection_prf.rst",
+            category="Detection",
+            subcategory="{variant}",
+        ),
+        curves=report(
+            f"{DETECTION_RUN}/eval/prf_curves.png",
+            caption="../report/detection_prf_curves.rst",
             category="Detection",
             subcategory="{variant}",
         ),
@@ -147,8 +154,9 @@ rule test_detection:
     shell:
         "visionflow detection test --predictions {input.predictions:q} --data {params.data:q}"
         " --score-thresholds {params.scores:q} --iou-thresholds {params.ious:q}"
-        " --name {wildcards.variant} --grid {output.grid:q} --coco {output.coco:q}"
-        " --figure {output.figure:q} 2>&1 | tee {log:q}"
+        " --name {wildcards.variant} --grid {output.grid:q} --per-class {output.per_class:q}"
+        " --coco {output.coco:q} --figure {output.figure:q} --curves {output.curves:q}"
+        " 2>&1 | tee {log:q}"
 
 
 rule annotate_detection:

@@ -14,7 +14,10 @@ def _prepare(args: argparse.Namespace) -> None:
 
     mongo = with_env_credentials(args.mongo) if args.source == "mongo" else None
     source = "mongo" if args.source == "mongo" else "auto"
-    prepare(args.root, args.out, args.tasks, args.labels, args.on_bad_sample, mongo, source)
+    prepare(
+        args.root, args.out, args.tasks, args.labels, args.on_bad_sample, mongo, source,
+        args.crop_4k,
+    )  # fmt: skip
 
 
 def _split(args: argparse.Namespace) -> None:
@@ -69,6 +72,11 @@ def register(areas: common.Areas) -> None:
         choices=["error", "skip"],
         default="error",
         help="stop at a bad annotation, or skip and record it (default error)",
+    )
+    p.add_argument(
+        "--crop-4k",
+        action="store_true",
+        help="crop 3840 x 2160 frames to their bottom centre 1920 x 1080, as the original",
     )
     p = common.add_verb(verbs, "split", _split, "train/val split of the frames")
     p.add_argument("--table", type=Path, required=True, help="annotations.parquet")

@@ -94,23 +94,14 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros(numerator.shape), where=denominator > 0)
 
 
-def prf_grid(
-    predictions: pd.DataFrame,
-    truth: pd.DataFrame,
+def _prf_table(
+    hits: np.ndarray,
+    scores: np.ndarray,
+    n_truth: int,
     score_thresholds: Sequence[float],
     iou_thresholds: Sequence[float],
 ) -> pd.DataFrame:
-    """Pooled TP/FP/FN, precision, recall and F1 for every (score, IoU) threshold pair.
-
-    Detections with score >= the score threshold count; truth rows without a label are
-    background frames (no boxes; detections there are FP). Precision is 0 when nothing is
-    detected, recall 0 when there is no ground truth, F1 0 when precision + recall is 0.
-    """
-    if len(score_thresholds) == 0 or len(iou_thresholds) == 0:
-        raise ValueError("need at least one score threshold and one IoU threshold")
-    hits = match_detections(predictions, truth, iou_thresholds)
-    scores = predictions["score"].to_numpy(np.float64)
-    n_truth = int(truth["label"].notna().sum())
+    """The grid of TP/FP/FN, precision, recall and F1 of detections with these hits."""
     kept = scores[None, :] >= np.asarray(score_thresholds, dtype=np.float64)[:, None]
     tp = kept.astype(np.int64) @ hits.astype(np.int64)  # (S, T)
     fp = kept.sum(axis=1, keepdims=True) - tp
@@ -123,6 +114,53 @@ def prf_grid(
     return pd.DataFrame(
         {name: values.ravel() for name, values in zip(GRID_COLUMNS, columns, strict=True)}
     ).astype({"score_threshold": float, "iou_threshold": float})
+
+
+def _check_grid(score_thresholds: Sequence[float], iou_thresholds: Sequence[float]) -> None:
+    if len(score_thresholds) == 0 or len(iou_thresholds) == 0:
+        raise ValueError("need at least one score threshold and one IoU threshold")
+
+
+def prf_grid(
+    predictions: pd.DataFrame,
+    truth: pd.DataFrame,
+    score_thresholds: Sequence[float],
+    iou_thresholds: Sequence[float],
+) -> pd.DataFrame:
+    """Pooled TP/FP/FN, precision, recall and F1 for every (score, IoU) threshold pair.
+
+    Detections with score >= the score threshold count; truth rows without a label are
+    background frames (no boxes; detections there are FP). Precision is 0 when nothing is
+    detected, recall 0 when there is no ground truth, F1 0 when precision + recall is 0.
+    """
+    _check_grid(score_thresholds, iou_thresholds)
+    hits = match_detections(predictions, truth, iou_thresholds)
+    scores = predictions["score"].to_numpy(np.float64)
+    n_truth = int(truth["label"].notna().sum())
+    return _prf_table(hits, scores, n_truth, score_thresholds, iou_thresholds)
+
+
+def prf_per_class(
+    predictions: pd.DataFrame,
+    truth: pd.DataFrame,
+    labels: Sequence[str],
+    score_thresholds: Sequence[float],
+    iou_thresholds: Sequence[float],
+) -> pd.DataFrame:
+    """The grid of `prf_grid` per class (column `label`, in `labels` order), as the
+    original's per-class metrics: a class's detections against its boxes."""
+    _check_grid(score_thresholds, iou_thresholds)
+    hits = match_detections(predictions, truth, iou_thresholds)
+    scores = predictions["score"].to_numpy(np.float64)
+    detected, boxes = predictions["label"].to_numpy(), truth["label"]
+    tables = []
+    for label in labels:
+        mine = detected == label
+        n_truth = int((boxes == label).sum())
+        table = _prf_table(hits[mine], scores[mine], n_truth, score_thresholds, iou_thresholds)
+        tables.append(table.assign(label=label))
+    per_class = pd.concat(tables, ignore_index=True)
+    return per_class[["label", *GRID_COLUMNS]]
 
 
 def _per_frame(

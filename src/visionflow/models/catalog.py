@@ -15,10 +15,12 @@ VIDEO_ARCHS = {
 }
 VIDEO_MODELS = tuple(VIDEO_ARCHS)
 
-# Faster R-CNN backbones: the original's ResNet-FPN variants and a light MobileNet one.
+# Detectors by backbone: Faster R-CNN over the original's ResNet-FPN variants or a light
+# MobileNet one, and the original's RetinaNet over a ResNet-50-FPN.
 RESNET_BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 LIGHT_BACKBONE = "mobilenet_v3_small"
-DETECTION_BACKBONES = (*RESNET_BACKBONES, LIGHT_BACKBONE)
+RETINANET = "retinanet_resnet50"
+DETECTION_BACKBONES = (*RESNET_BACKBONES, LIGHT_BACKBONE, RETINANET)
 
 # CORnet architectures of CORnet-100's run.py (`--model`); `times` applies to the recurrent
 # ones, `outer_times` to the feedback model.

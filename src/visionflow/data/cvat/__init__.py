@@ -1,2 +1,3 @@
-"""CVAT annotations: readers of every source (XML, COCO, MongoDB), the annotation table, the
-train/val splits, and the export of detections back to CVAT."""
+"""CVAT annotations: readers of every source (XML, COCO, MongoDB) and of every CVAT shape,
+the annotation table and its 4K crop, the train/val splits, the export of detections back
+to CVAT and the CVAT server (cvat-sdk)."""

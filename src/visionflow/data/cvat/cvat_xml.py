@@ -1,54 +1,54 @@
-"""Rows of a CVAT for images 1.1 XML export."""
+"""Rows of a CVAT for images 1.1 XML export (a task's or a project's)."""
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 from xml.parsers.expat import ErrorString
 
 from visionflow.data.conversion import Problem, reject
-from visionflow.data.cvat.rows import Row, as_floats, as_int, box, extent, frame_base, frame_rows
+from visionflow.data.cvat.rows import Row, as_int, box, frame_base, frame_rows
+from visionflow.data.cvat.shapes import NotABox, UnusableShape, shape_box
 from visionflow.io import BadInputError
 
-COORDS = ("xtl", "ytl", "xbr", "ybr")
+log = logging.getLogger(__name__)
+
+PROJECT_IMAGE_FIELDS = ("subset", "task_id")  # <image> attributes of a project export
+FLAGS = ("occluded", "z_order", "group_id", "source")  # shape XML attributes kept as attributes
 
 
-def _xml_shape(element: ET.Element) -> tuple[list[float] | None, str | None]:
-    """(box, None) of a <box> or <polygon>, or (None, why it is unusable)."""
-    attrib = element.attrib
-    if element.tag == "box":
-        try:
-            return [float(attrib[k]) for k in COORDS], None
-        except KeyError:
-            return None, f"<box> lacks {', '.join(k for k in COORDS if k not in attrib)}"
-        except ValueError:
-            return None, f"<box> coordinates {[attrib[k] for k in COORDS]} are not all numbers"
-    pairs = [p.split(",") for p in element.get("points", "").split(";")]
-    points = as_floats(v for pair in pairs for v in pair)
-    if not points or len(points) < 6 or any(len(pair) != 2 for pair in pairs):
-        return None, f"<polygon> points {element.get('points')!r} are not 3 or more x,y pairs"
-    return extent(points), None
+def _flags(attrib: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """A shape's occluded (bool), z_order and group_id (int) and source, as in the file."""
+    flags: dict[str, Any] = {}
+    for name, text in attrib:
+        value = None if name == "source" else as_int(text)
+        if name == "occluded" and value is not None:
+            value = bool(value)
+        flags[name] = text if value is None else value
+    return flags
 
 
 @functools.lru_cache(maxsize=1024)
-def _xml_attributes(
-    occluded: str | None, z_order: str | None, children: tuple[tuple[str, str], ...]
+def _flag_attributes(
+    attrib: tuple[tuple[str, str], ...], children: tuple[tuple[str, str], ...]
 ) -> str:
-    """JSON text of a shape's occluded and z_order (as bool and int) and <attribute> children.
+    """JSON text of a shape's flags and <attribute> children.
 
     Cached: almost every shape of an export has one of a few combinations.
     """
-    attributes: dict[str, Any] = dict(children)
-    if occluded is not None:
-        value = as_int(occluded)
-        attributes["occluded"] = bool(value) if value is not None else occluded
-    if z_order is not None:
-        value = as_int(z_order)
-        attributes["z_order"] = value if value is not None else z_order
-    return json.dumps(attributes, sort_keys=True)
+    return json.dumps(dict(children) | _flags(attrib), sort_keys=True)
+
+
+def _attributes(element: ET.Element, extra: dict[str, Any]) -> str:
+    """JSON text of a shape's flags, <attribute> children and `extra` (what its box came from)."""
+    children = tuple((a.get("name", ""), a.text or "") for a in element if a.tag == "attribute")
+    flags = tuple((k, element.attrib[k]) for k in FLAGS if k in element.attrib)
+    text = _flag_attributes(flags, children)
+    return json.dumps(json.loads(text) | extra, sort_keys=True) if extra else text
 
 
 def _xml_frame(
@@ -59,7 +59,11 @@ def _xml_frame(
     on_bad_sample: str,
     skipped: list[Problem],
 ) -> list[Row]:
-    """The rows of one <image> element (empty if the frame is rejected)."""
+    """The rows of one <image> element (empty if the frame is rejected).
+
+    A shape without a box (a tag, a single point, an empty mask) is recorded in `skipped`
+    whatever the policy; a malformed one follows `on_bad_sample`.
+    """
     get = image.attrib.get
     where = f"task {task!r}, frame {get('id')}"
     base = frame_base(task, get("id"), get("name"), get("width"), get("height"), seen)
@@ -67,32 +71,38 @@ def _xml_frame(
         reject(path, f"{where}: {base}", on_bad_sample, skipped)
         return []
     boxes = []
-    for number, shape in enumerate(e for e in image if e.tag in ("box", "polygon")):
-        coords, problem = _xml_shape(shape)
-        attrib = shape.attrib
-        if coords is None or "label" not in attrib:
-            reason = problem or f"<{shape.tag}> lacks label"
-            reject(path, f"{where}, shape {number}: {reason}", on_bad_sample, skipped)
+    for number, shape in enumerate(image):
+        label = shape.get("label")
+        try:
+            if label is None:
+                raise UnusableShape(f"<{shape.tag}> lacks label")
+            coords, extra = shape_box(shape)
+        except UnusableShape as exc:
+            reject(path, f"{where}, shape {number}: {exc}", on_bad_sample, skipped)
             continue
-        children = tuple((a.get("name", ""), a.text or "") for a in shape if a.tag == "attribute")
-        attributes = _xml_attributes(attrib.get("occluded"), attrib.get("z_order"), children)
-        boxes.append(box(base, attrib["label"], coords, attributes))
+        except NotABox as exc:
+            reason = f"{where}, shape {number}: <{shape.tag} label={label!r}> {exc} (not imported)"
+            skipped.append((str(path), reason))
+            continue
+        boxes.append(box(base, label, coords, _attributes(shape, extra)))
     return frame_rows(base, boxes)
 
 
 def read_cvat_xml(
     path: str | Path, task: str, on_bad_sample: str = "error", skipped: list[Problem] | None = None
 ) -> list[Row]:
-    """Rows of a CVAT for images 1.1 XML export (boxes; polygons as their bounding box).
+    """Rows of a CVAT for images 1.1 XML export: every shape as its box (see shapes.py).
 
-    Frames or shapes with missing or malformed fields follow `on_bad_sample`; a file that is
-    missing or not well-formed XML raises BadInputError naming the line.
+    Frames or shapes with missing or malformed fields follow `on_bad_sample`; shapes that
+    have no box are recorded in `skipped`; a file that is missing or not well-formed XML
+    raises BadInputError naming the line. A project export is read as one task.
     """
     path, skipped = Path(path), [] if skipped is None else skipped
     if not path.is_file():
         raise BadInputError(path, f"task {task!r}: annotation file does not exist")
     rows: list[Row] = []
     seen: dict[int, str] = {}
+    project_fields: set[str] = set()
     try:
         events = ET.iterparse(path, events=("start", "end"))
         _, root = next(events)
@@ -102,6 +112,7 @@ def read_cvat_xml(
             if event == "start":
                 continue
             if element.tag == "image":
+                project_fields.update(k for k in PROJECT_IMAGE_FIELDS if k in element.attrib)
                 rows += _xml_frame(path, task, element, seen, on_bad_sample, skipped)
                 root.clear()  # frees the parsed frames: memory stays flat on big exports
             elif element.tag == "version" and (element.text or "").strip() != "1.1":
@@ -114,4 +125,11 @@ def read_cvat_xml(
         line, column = exc.position
         problem = f"task {task!r}: malformed XML at line {line}, column {column}"
         raise BadInputError(path, f"{problem} ({ErrorString(exc.code)})") from None
+    if project_fields:
+        log.warning(
+            "%s: a project export read as the one task %r; the frames' %s are not kept",
+            path,
+            task,
+            " and ".join(sorted(project_fields)),
+        )
     return rows

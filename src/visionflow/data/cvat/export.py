@@ -1,20 +1,19 @@
-"""Auto-annotation outputs: CVAT 1.1 XML, COCO JSON, the review list, and upload to CVAT."""
+"""Auto-annotation outputs: CVAT 1.1 XML, COCO JSON, the review list and the merged table."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-import cvat_sdk
 import numpy as np
 import pandas as pd
 import torch
 from torchvision.ops import box_iou
 
+from visionflow.data.cvat.shapes import ROTATION, SHAPE_KEY
 from visionflow.io import BadInputError, atomic_directory, atomic_path, write_json, write_table
 
 FRAME = ["task", "frame"]
@@ -23,9 +22,9 @@ CORNERS = {"xmin": "xtl", "ymin": "ytl", "xmax": "xbr", "ymax": "ybr"}  # CVAT's
 FRAME_INFO = [*FRAME, "image", "width", "height"]
 ANNOTATION_COLUMNS = [*FRAME_INFO, "label", *BOX, "attributes"]
 REVIEW_COLUMNS = [*FRAME, "image", "label", "score", *BOX]
-BOX_FLAGS = ("occluded", "z_order", "source")  # XML attributes of <box>, not <attribute> children
+# XML attributes of a shape element, not <attribute> children
+SHAPE_FLAGS = ("occluded", "z_order", "source", "group_id")
 RESERVED = {"merged", "review.csv"}  # names of the export's own entries in out_dir
-CVAT_FORMAT = "CVAT 1.1"
 
 
 def _check_tasks(boxes: pd.DataFrame, task: str) -> None:
@@ -55,22 +54,51 @@ def _flag(value: object) -> str:
     return "1" if str(value).lower() in {"1", "true"} else "0"
 
 
-def _box_element(image: ET.Element, row: pd.Series) -> None:
-    """Append one <box> (and its <attribute> children) for a labelled table row."""
+def _geometry(element: ET.Element, row: pd.Series, shape: dict | None) -> None:
+    """Set the shape's geometry: the kept one of the file it came from, else the row's box."""
+    if shape is None:
+        for column, name in CORNERS.items():
+            element.set(name, f"{row[column]:.2f}")
+        return
+    for name, value in shape.items():
+        if name not in ("type", "elements"):
+            element.set(name, str(value))
+    for part in shape.get("elements", []):
+        point = ET.SubElement(element, "points")
+        for name, value in part.items():
+            if name != "attributes":
+                point.set(name, str(value))
+        for name, value in part.get("attributes", {}).items():
+            ET.SubElement(point, "attribute", name=name).text = str(value)
+
+
+def _shape_element(image: ET.Element, row: pd.Series) -> None:
+    """Append one shape (and its <attribute> children) for a labelled table row.
+
+    A row read from a shape other than an unrotated box is written as that shape again.
+    """
     attributes = json.loads(row["attributes"])
     score = _score(row)
     if score is not None:
         attributes.setdefault("score", score)
+    shape, rotation = attributes.pop(SHAPE_KEY, None), attributes.pop(ROTATION, None)
+    if rotation and shape is None:
+        raise ValueError(f"frame {row['frame']}: a rotation without the unrotated box")
+    tag = "box" if shape is None else shape["type"]
     source = attributes.get("source", "auto" if "score" in attributes else "manual")
-    box = ET.SubElement(image, "box", label=str(row["label"]), source=str(source))
-    box.set("occluded", _flag(attributes.get("occluded", 0)))
-    for column, name in CORNERS.items():
-        box.set(name, f"{row[column]:.2f}")
-    box.set("z_order", str(attributes.get("z_order", 0)))
+    element = ET.SubElement(image, tag, label=str(row["label"]), source=str(source))
+    if tag != "skeleton":
+        element.set("occluded", _flag(attributes.get("occluded", 0)))
+    _geometry(element, row, shape)
+    if rotation:
+        element.set("rotation", f"{rotation:.2f}")
+    element.set("z_order", str(attributes.get("z_order", 0)))
+    if attributes.get("group_id"):
+        element.set("group_id", str(attributes["group_id"]))
     for name, value in attributes.items():
-        if name not in BOX_FLAGS:
+        if name not in SHAPE_FLAGS:
             text = f"{value:.4f}" if name == "score" else str(value)
-            ET.SubElement(box, "attribute", name=name).text = text
+            ET.SubElement(element, "attribute", name=name).text = text
 
 
 def write_cvat_xml(path: str | Path, boxes: pd.DataFrame, labels: Sequence[str], task: str) -> None:
@@ -97,7 +125,7 @@ def write_cvat_xml(path: str | Path, boxes: pd.DataFrame, labels: Sequence[str],
         image.set("width", str(int(first["width"])))
         image.set("height", str(int(first["height"])))
         for _, row in rows[rows["label"].notna()].iterrows():
-            _box_element(image, row)
+            _shape_element(image, row)
     ET.indent(root)
     with atomic_path(path) as tmp:
         ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
@@ -107,6 +135,8 @@ def write_coco(path: str | Path, boxes: pd.DataFrame, labels: Sequence[str]) -> 
     """Write boxes (annotation-table rows, optional `score`) as COCO instances JSON.
 
     Category ids are 1..K in `labels` order; image ids are frame + 1; bbox is [x, y, w, h].
+    As CVAT writes them, a rotated box is its unrotated bbox with `rotation` in the
+    attributes; other shapes are written as their boxes.
     """
     _check_labels(boxes, labels)
     ids = {name: index + 1 for index, name in enumerate(labels)}
@@ -122,16 +152,22 @@ def write_coco(path: str | Path, boxes: pd.DataFrame, labels: Sequence[str]) -> 
     ]
     annotations = []
     for _, row in boxes[boxes["label"].notna()].iterrows():
-        width, height = row["xmax"] - row["xmin"], row["ymax"] - row["ymin"]
+        attributes = json.loads(row["attributes"])
+        x0, y0, x1, y1 = (float(row[k]) for k in BOX)
+        shape = attributes.pop(SHAPE_KEY, None)
+        if shape is not None and shape["type"] == "box":
+            x0, y0, x1, y1 = (float(shape[k]) for k in CORNERS.values())
+        elif shape is not None:
+            attributes.pop(ROTATION, None)
         annotation = {
             "id": len(annotations) + 1,
             "image_id": int(row["frame"]) + 1,
             "category_id": ids[row["label"]],
-            "bbox": [float(row["xmin"]), float(row["ymin"]), float(width), float(height)],
-            "area": float(width * height),
+            "bbox": [x0, y0, x1 - x0, y1 - y0],
+            "area": (x1 - x0) * (y1 - y0),
             "iscrowd": 0,
             "segmentation": [],
-            "attributes": json.loads(row["attributes"]),
+            "attributes": attributes,
         }
         score = _score(row)
         if score is not None:
@@ -257,47 +293,3 @@ def export_auto_annotations(
             merged_rows = merged[merged["task"] == task]
             write_cvat_xml(staging / "merged" / task / "annotations.xml", merged_rows, labels, task)
         write_table(staging / "review.csv", unmatched[REVIEW_COLUMNS])
-
-
-def _credentials(env: Mapping[str, str]) -> dict[str, object]:
-    """make_client keyword arguments from CVAT_ACCESS_TOKEN, else CVAT_USERNAME/CVAT_PASSWORD."""
-    if env.get("CVAT_ACCESS_TOKEN"):
-        return {"access_token": env["CVAT_ACCESS_TOKEN"]}
-    missing = [name for name in ("CVAT_USERNAME", "CVAT_PASSWORD") if not env.get(name)]
-    if missing:
-        raise BadInputError(
-            "environment",
-            f"{' and '.join(missing)} not set (CVAT credentials are read only from "
-            "CVAT_USERNAME and CVAT_PASSWORD, or CVAT_ACCESS_TOKEN)",
-        )
-    return {"credentials": (env["CVAT_USERNAME"], env["CVAT_PASSWORD"])}
-
-
-def upload_annotations(
-    xml_by_task: Mapping[str, Path], url: str, env: Mapping[str, str] = os.environ
-) -> None:
-    """Import each CVAT 1.1 XML into the server task of the same name, via cvat-sdk.
-
-    Every file and task is checked before the first import, so a bad name uploads nothing.
-    """
-    login = _credentials(env)
-    for xml in xml_by_task.values():
-        if not Path(xml).is_file():
-            raise BadInputError(xml, "annotation file does not exist")
-    with cvat_sdk.make_client(url, **login) as client:
-        targets = {}
-        for task, xml in xml_by_task.items():
-            found = [t for t in client.tasks.list(name=task) if t.name == task]
-            if len(found) != 1:
-                raise BadInputError(url, f"expected one task named {task!r}, found {len(found)}")
-            targets[task] = (found[0], xml)
-        for target, xml in targets.values():
-            target.import_annotations(format_name=CVAT_FORMAT, filename=Path(xml))
-
-
-def upload_folder(folder: Path, url: str) -> None:
-    """Upload every <task>/annotations.xml of an auto-annotation folder (`upload_annotations`)."""
-    xml_by_task = {path.parent.name: path for path in sorted(folder.glob("*/annotations.xml"))}
-    if not xml_by_task:
-        raise BadInputError(folder, "no <task>/annotations.xml to upload")
-    upload_annotations(xml_by_task, url)

@@ -11,15 +11,8 @@ from typing import Any
 from tqdm import tqdm
 
 from visionflow.data.conversion import Problem, reject
-from visionflow.data.cvat.rows import (
-    Row,
-    as_floats,
-    box,
-    extent,
-    frame_base,
-    frame_rows,
-    task_problem,
-)
+from visionflow.data.cvat.geometry import extent
+from visionflow.data.cvat.rows import Row, as_floats, box, frame_base, frame_rows, task_problem
 from visionflow.io import BadInputError
 
 

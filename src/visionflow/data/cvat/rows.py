@@ -91,12 +91,6 @@ def box(base: Row, label: str, coords: Sequence[float], attributes: str) -> Row:
     return {**base, "label": label, **corners, "attributes": attributes}
 
 
-def extent(points: Sequence[float]) -> list[float]:
-    """[xmin, ymin, xmax, ymax] of a flat x, y, x, y, ... point list."""
-    xs, ys = points[0::2], points[1::2]
-    return [min(xs), min(ys), max(xs), max(ys)]
-
-
 def frame_rows(base: Row, boxes: list[Row]) -> list[Row]:
     """The frame's box rows, or its single background row if it has none."""
     return boxes or [base | BACKGROUND]

@@ -16,6 +16,7 @@ from sklearn.cluster import KMeans
 from sklearn.manifold import TSNE
 from tqdm import tqdm
 
+from visionflow.data.cvat.crop import crop_rectangle
 from visionflow.io import BadInputError, write_table
 from visionflow.models.embedding import resnet18_embedder
 from visionflow.models.normalisation import IMAGENET_MEAN, IMAGENET_STD
@@ -101,8 +102,13 @@ def _load_image(root: Path, row: Any, size: int) -> np.ndarray:
     path = root / row.image
     try:
         with Image.open(path) as image:
-            image.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
-            rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+            rectangle = crop_rectangle(image.size, (row.width, row.height))
+            if rectangle is None:
+                image.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
+            rgb = (
+                image.convert("RGB") if rectangle is None else image.convert("RGB").crop(rectangle)
+            )
+            rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     except (OSError, UnidentifiedImageError) as exc:
         raise BadInputError(
             path, f"task {row.task!r} frame {row.frame}: unreadable ({exc})"
@@ -144,9 +150,9 @@ def feature_space(
 ) -> pd.DataFrame:
     """Cluster-stratified split: t-SNE to 2-D, KMeans on the t-SNE coordinates, then per cluster.
 
-    KMeans runs on the 2-D t-SNE map as the original's analytics service did. Each cluster
-    sends round(val_fraction * size) (half up) seeded-random frames to val, at least one to
-    each set when it has two or more frames, so every cluster appears in both in proportion.
+    KMeans runs on the 2-D t-SNE map. Each cluster sends round(val_fraction * size) (half
+    up) seeded-random frames to val, at least one to each set when it has two or more frames,
+    so every cluster appears in both in proportion.
     """
     n = len(frames)
     if embeddings.shape[0] != n:

@@ -25,6 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from visionflow.data.conversion import POLICIES, Problem, reject
+from visionflow.data.cvat import crop
 from visionflow.data.cvat.coco import read_coco
 from visionflow.data.cvat.cvat_xml import read_cvat_xml
 from visionflow.data.cvat.mongo import mongo_settings, read_mongo, redact
@@ -160,12 +161,14 @@ def build_table(
     on_bad_sample: str = "error",
     source: str = "auto",
     mongo: Mapping[str, Any] | None = None,
+    crop_4k: bool = False,
 ) -> tuple[pd.DataFrame, list[str], list[Problem]]:
     """(annotation table, class names, skipped (source, reason) pairs) of the CVAT tasks.
 
     `source` "auto" reads MongoDB if `mongo` ({uri, database, collection, meta_collection,
     client}) is given, else each task's annotations.xml or, failing that, annotations.json.
-    Empty `tasks` means all; empty `labels` means every label found, sorted.
+    Empty `tasks` means all; empty `labels` means every label found, sorted. `crop_4k`
+    crops 3840 x 2160 frames as the original did (crop.py).
     """
     if on_bad_sample not in POLICIES:
         raise ValueError(f"on_bad_sample must be one of {POLICIES}, got {on_bad_sample!r}")
@@ -188,6 +191,8 @@ def build_table(
         sources = {row["task"]: where for row in rows}
     else:
         rows, sources = _file_rows(root, tasks, source, on_bad_sample, skipped)
+    if crop_4k:
+        rows = crop.crop_4k(rows, sources, skipped)
     rows = _checked(rows, root, set(labels), sources, on_bad_sample, skipped)
     if not rows:
         raise BadInputError(root, f"no usable frame in tasks {list(tasks) or 'all'}")
@@ -204,12 +209,13 @@ def prepare(
     on_bad_sample: str = "error",
     mongo: Mapping[str, Any] | None = None,
     source: str = "auto",
+    crop_4k: bool = False,
 ) -> pd.DataFrame:
     """Build the table and write annotations.parquet, labels.json, skipped.csv, info.json.
 
     The folder `out_dir` appears complete or not at all.
     """
-    table, names, skipped = build_table(root, tasks, labels, on_bad_sample, source, mongo)
+    table, names, skipped = build_table(root, tasks, labels, on_bad_sample, source, mongo, crop_4k)
     boxes = table.dropna(subset=["label"])
     frames = table.drop_duplicates(["task", "frame"])
     counts = {
@@ -229,6 +235,7 @@ def prepare(
         "tasks": frames["task"].unique().tolist(),
         "labels": names,
         "on_bad_sample": on_bad_sample,
+        "crop_4k": crop_4k,
         "mongo": mongo_info,
         "counts": counts,
     }

@@ -4,6 +4,8 @@ searched with Optuna, scored by P/R/F1 and COCO mAP, and turned back into CVAT a
 # Keys of the `detection` config section every variant's runs compute or execute with.
 RUN_KEYS = (
     "image_size",
+    "max_image_size",
+    "photometric_distort",
     "trainable_layers",
     "batch_size",
     "val_batch_size",

@@ -9,6 +9,7 @@ from pathlib import Path
 from visionflow.cli import common
 
 STORE = "prepared CVAT store (annotations/ and split/)"
+AUTO_PREFIX = "auto_annotation_"  # the original's name of auto-annotation tasks
 
 
 def _search(args: argparse.Namespace) -> None:
@@ -57,13 +58,16 @@ def _test(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from visionflow.experiments.detection.evaluation import evaluate
-    from visionflow.experiments.detection.figures import plot_prf_heatmaps
+    from visionflow.experiments.detection.figures import plot_prf_curves, plot_prf_heatmaps
     from visionflow.io import write_table
 
     predictions = pd.read_parquet(args.predictions)
-    grid, coco = evaluate(predictions, args.data, args.score_thresholds, args.iou_thresholds)
+    thresholds = (args.score_thresholds, args.iou_thresholds)
+    grid, per_class, coco = evaluate(predictions, args.data, *thresholds)
     write_table(args.grid, grid)
+    write_table(args.per_class, per_class)
     plot_prf_heatmaps(grid, args.figure, title=f"{args.name}: validation frames")
+    plot_prf_curves(per_class, args.curves, title=f"{args.name}: P/R/F1 per class")
     common.emit_json(coco, args.coco)
 
 
@@ -80,9 +84,19 @@ def _annotate(args: argparse.Namespace) -> None:
 
 
 def _upload(args: argparse.Namespace) -> None:
-    from visionflow.data.cvat.export import upload_folder
+    from visionflow.data.cvat.server import upload_folder
+    from visionflow.io import BadInputError
 
-    upload_folder(args.dir / "merged" if args.merged else args.dir, args.url)
+    if args.create and args.root is None:
+        raise BadInputError("--root", "--create needs the raw CVAT folder the frames come from")
+    create = (args.root, args.prefix) if args.create else None
+    upload_folder(args.dir / "merged" if args.merged else args.dir, args.url, args.complete, create)
+
+
+def _update_ground_truth(args: argparse.Namespace) -> None:
+    from visionflow.data.cvat.server import update_ground_truth
+
+    common.print_json(update_ground_truth(args.url, args.prefix))
 
 
 def _summarize(args: argparse.Namespace) -> None:
@@ -101,7 +115,7 @@ def _summarize(args: argparse.Namespace) -> None:
 def _import_config(args: argparse.Namespace) -> None:
     from visionflow.experiments.detection.importer import import_config
 
-    common.emit_yaml(import_config(args.settings), args.out)
+    common.emit_yaml(import_config(args.settings, args.hpo_result, args.task_list), args.out)
 
 
 def _add_frames(p: argparse.ArgumentParser) -> None:
@@ -158,8 +172,10 @@ def register(areas: common.Areas) -> None:
     )
     p.add_argument("--name", default="detector", help="variant name for the figure title")
     p.add_argument("--grid", type=Path, required=True, help="CSV to write")
+    p.add_argument("--per-class", type=Path, required=True, help="CSV of the grid per class")
     p.add_argument("--coco", type=Path, required=True, help="JSON to write")
     p.add_argument("--figure", type=Path, required=True)
+    p.add_argument("--curves", type=Path, required=True, help="per-class P/R/F1 curves")
     p = common.add_verb(
         verbs, "auto-annotate", _annotate, "CVAT XML/COCO of detections, review list"
     )
@@ -169,8 +185,8 @@ def register(areas: common.Areas) -> None:
     p.add_argument(
         "--iou",
         type=float,
-        default=0.5,
-        help="IoU with a ground-truth box that counts as covered (default 0.5)",
+        default=0.1,
+        help="IoU with a ground-truth box that counts as covered (default 0.1, the original's)",
     )
     p.add_argument("--out", type=Path, required=True, help="folder to write")
     p = common.add_verb(
@@ -179,6 +195,23 @@ def register(areas: common.Areas) -> None:
     p.add_argument("dir", type=Path, help="an auto_annotation folder")
     p.add_argument("--url", required=True, help="CVAT server; credentials from the environment")
     p.add_argument("--merged", action="store_true", help="upload merged/ (ground truth + new)")
+    p.add_argument(
+        "--create",
+        action="store_true",
+        help="create a task <prefix><task> per task with its frames instead of importing "
+        "into the task of the same name",
+    )
+    p.add_argument("--root", type=Path, help="raw CVAT folder (the frames), for --create")
+    p.add_argument("--prefix", default=AUTO_PREFIX, help=f"of created tasks ({AUTO_PREFIX})")
+    p.add_argument("--complete", action="store_true", help="then mark the tasks completed")
+    p = common.add_verb(
+        verbs,
+        "update-ground-truth",
+        _update_ground_truth,
+        "copy the new shapes of completed <prefix><task> tasks into <task> (cvat-sdk)",
+    )
+    p.add_argument("--url", required=True, help="CVAT server; credentials from the environment")
+    p.add_argument("--prefix", default=AUTO_PREFIX, help=f"of reviewed tasks ({AUTO_PREFIX})")
     p = common.add_verb(
         verbs, "summarize", _summarize, "variants side by side: figure, loss curves, table"
     )
@@ -190,4 +223,14 @@ def register(areas: common.Areas) -> None:
         verbs, "import-config", _import_config, "the original's settings JSON as config YAML"
     )
     p.add_argument("settings", type=Path)
+    p.add_argument(
+        "--hpo-result",
+        type=Path,
+        help="the original's HPO result (/train/<variant>_settings.json) its variants "
+        "with use_settings_file trained with",
+    )
+    p.add_argument(
+        "--task-list",
+        help="task list key to import (default: the one the original's runner read)",
+    )
     p.add_argument("--out", type=Path, help="also write the YAML here")

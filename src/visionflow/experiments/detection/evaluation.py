@@ -18,7 +18,7 @@ from visionflow.engine.recipe import run_history
 from visionflow.experiments.detection.frames import DetectionFrames, collate, prepared, split_frames
 from visionflow.experiments.detection.training import MODEL_KEYS, build_model
 from visionflow.io import BadInputError, safe_torch_load
-from visionflow.metrics.detection import coco_map, prf_grid
+from visionflow.metrics.detection import coco_map, prf_grid, prf_per_class
 
 
 def load(ckpt: str | Path) -> nn.Module:
@@ -77,13 +77,14 @@ def evaluate(
     data_dir: Path,
     score_thresholds: Sequence[float],
     iou_thresholds: Sequence[float],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """P/R/F1 of predictions over score x IoU thresholds and COCO mAP, on the validation
-    frames of a prepared CVAT store."""
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """P/R/F1 of predictions over score x IoU thresholds, pooled and per class, and COCO
+    mAP, on the validation frames of a prepared CVAT store."""
     table, split_table, labels = prepared(data_dir)
     truth = split_frames(table, split_table, "val")
     grid = prf_grid(predictions, truth, score_thresholds, iou_thresholds)
-    return grid, coco_map(predictions, truth, labels)
+    per_class = prf_per_class(predictions, truth, labels, score_thresholds, iou_thresholds)
+    return grid, per_class, coco_map(predictions, truth, labels)
 
 
 def run_label(settings: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""Detection figures: the feature-space split, P/R/F1 heatmaps, variants compared, HPO history."""
+"""Detection figures: the feature-space split, P/R/F1 heatmaps and per-class curves,
+variants compared, HPO history."""
 
 from __future__ import annotations
 
@@ -103,6 +104,34 @@ def plot_prf_heatmaps(grid: pd.DataFrame, path: Path, title: str) -> Figure:
             f"{title}\nbest F1 {best['f1']:.3f} at score {best['score_threshold']:g}, "
             f"IoU {best['iou_threshold']:g} (outlined)"
         )
+    return axes[0, 0].figure
+
+
+def plot_prf_curves(per_class: pd.DataFrame, path: Path, title: str) -> Figure:
+    """Per class (rows) precision, recall and F1 (columns) over the IoU thresholds, one line
+    per score threshold: the original's per-class curves (metrics.py:DetectionMetrics)."""
+    if per_class.empty:
+        raise ValueError("no classes to plot")
+    labels = list(dict.fromkeys(per_class["label"]))
+    scores = sorted(per_class["score_threshold"].unique())
+    metrics = ("precision", "recall", "f1")
+    with image_grid(path, len(labels), 3, cell=2.8, grid=True) as axes:
+        for row, label in enumerate(labels):
+            mine = per_class[per_class["label"] == label]
+            for col, metric in enumerate(metrics):
+                ax = axes[row, col]
+                for index, score in enumerate(scores):
+                    line = mine[np.isclose(mine["score_threshold"], score)]
+                    line = line.sort_values("iou_threshold")
+                    turn, slot = divmod(index, len(COLORS))  # dashed once colours repeat
+                    style = {"color": COLORS[slot], "linestyle": ("-", "--", ":")[turn % 3]}
+                    ax.plot(line["iou_threshold"], line[metric], marker="o",
+                            label=f"score {score:g}", **style)  # fmt: skip
+                ax.set_ylim(-0.02, 1.02)
+                ax.set_title(f"{label}: {metric}", fontsize=9)
+                ax.set_xlabel("IoU threshold")
+        axes[0, -1].legend(fontsize=7, loc="upper right")
+        axes[0, 0].figure.suptitle(title)
     return axes[0, 0].figure
 
 

@@ -1,4 +1,4 @@
-"""The detection LightningModule: Faster R-CNN trained with SGD + StepLR on its summed losses."""
+"""The detection LightningModule: a detector trained with SGD + StepLR on its summed losses."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import torch
 from torch import Tensor, nn
 
 from visionflow.engine.module import MetricModule, with_step_lr
-
-LOSSES = ("loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg")
 
 
 def _losses_mode(model: nn.Module) -> None:
@@ -21,7 +19,7 @@ def _losses_mode(model: nn.Module) -> None:
 
 
 class Detector(MetricModule):
-    """Faster R-CNN trained with SGD + StepLR on the sum of its four losses.
+    """A detector trained with SGD + StepLR on the sum of its losses (models.detection).
 
     Validation computes the same losses (torchvision only returns them in training mode)
     with BatchNorm statistics left untouched, as the original judged its runs by them.
@@ -35,7 +33,7 @@ class Detector(MetricModule):
         if not self.training:
             self.model.eval()
         total = sum(losses.values())
-        return total, {name: losses[name].detach() for name in LOSSES}, len(images)
+        return total, {name: value.detach() for name, value in losses.items()}, len(images)
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams

@@ -16,9 +16,9 @@ from visionflow.engine import hpo, recipe
 from visionflow.engine.datamodule import ImageDataModule
 from visionflow.experiments.detection import SEARCH_SPACE
 from visionflow.experiments.detection.frames import DetectionFrames, collate, prepared, split_frames
-from visionflow.experiments.detection.module import LOSSES, Detector
+from visionflow.experiments.detection.module import Detector
 from visionflow.io import BadInputError
-from visionflow.models.detection import build_detector
+from visionflow.models.detection import build_detector, loss_names
 from visionflow.settings import EXECUTION_KEYS
 
 # Keys of a run's settings that set the model, the rest set optimisation and data.
@@ -33,6 +33,7 @@ def build_model(hparams: dict[str, Any], weights: str | None = None) -> nn.Modul
         hparams["image_size"],
         weights,
         hparams["trainable_layers"],
+        hparams.get("max_image_size"),
     )
 
 
@@ -56,7 +57,8 @@ def train(
 
     def build(hparams: dict[str, Any]) -> recipe.Training:
         train_frames = split_frames(table, split_table, "train")
-        train = DetectionFrames(train_frames, root, labels, flip_seed=seed)
+        photometric = settings.get("photometric_distort", False)
+        train = DetectionFrames(train_frames, root, labels, seed, photometric)
         val = DetectionFrames(split_frames(table, split_table, "val"), root, labels)
         if not len(train) or not len(val):
             raise BadInputError(
@@ -81,7 +83,7 @@ def train(
             module,
             datamodule,
             settings["epochs"],
-            ("loss", *LOSSES),
+            ("loss", *loss_names(hparams["backbone"])),
             best_by="loss",
             best_mode="min",
             callbacks=[*stopping, *callbacks],
