@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from visionflow.data import WLASL_CROPS
 from visionflow.experiments.grasp import TASKS as GRASP_TASKS
 from visionflow.experiments.saliency import STAGES as SALIENCY_STAGES
 from visionflow.models.catalog import DETECTION_BACKBONES, VIDEO_MODELS
@@ -27,6 +28,7 @@ NAMES: dict[str, Sequence[str]] = {
     "detection-backbones": DETECTION_BACKBONES,
     "saliency-stages": SALIENCY_STAGES,
     "grasp-tasks": GRASP_TASKS,
+    "wlasl-crops": WLASL_CROPS,
 }
 COMMAND_LINE = "--config"
 
