@@ -82,6 +82,57 @@ class EpochMetricsWriter(L.Callback):
             write_table(self.path, pd.DataFrame(self.rows, columns=self.columns))
 
 
+class StepWindowLogger(L.Callback):
+    """Every `every` optimizer steps, the sample-weighted means of the training loss and
+    metrics over the batches since the previous row (reset when an epoch starts): to the
+    loggers as `train_step/<name>` and to `path` (step, epoch, samples, names).
+
+    The module's training_step returns {"loss", "values": {name: value}, "size"}. Rows are
+    part of the checkpoint, so a resumed run rewrites the rows of the epochs it kept.
+    """
+
+    def __init__(self, path: str | Path, every: int = 10) -> None:
+        self.path, self.every = Path(path), every
+        self.rows: list[dict[str, Any]] = []
+        self._sums: dict[str, float] = {}
+        self._samples = 0
+        self._step = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = [dict(r) for r in state_dict["rows"]]
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.rows:
+            self._write(trainer)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._sums, self._samples, self._step = {}, 0, trainer.global_step
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, index: int
+    ) -> None:
+        size = int(outputs["size"])
+        for name, value in outputs["values"].items():
+            self._sums[name] = self._sums.get(name, 0.0) + float(value) * size
+        self._samples += size
+        stepped, self._step = trainer.global_step != self._step, trainer.global_step
+        if stepped and self._step % self.every == 0:
+            means = {name: total / self._samples for name, total in self._sums.items()}
+            for logger in trainer.loggers:
+                logger.log_metrics({f"train_step/{k}": v for k, v in means.items()}, self._step)
+            row = {"step": self._step, "epoch": trainer.current_epoch + 1}
+            self.rows.append(row | {"samples": self._samples} | means)
+            self._sums, self._samples = {}, 0
+            self._write(trainer)
+
+    def _write(self, trainer: L.Trainer) -> None:
+        if trainer.is_global_zero:
+            write_table(self.path, pd.DataFrame(self.rows))
+
+
 class RngStateKeeper(L.Callback):
     """Stores the torch RNG states in every checkpoint and restores them on resume.
 
