@@ -329,6 +329,7 @@ def wlasl_index_cases() -> list[Case]:
             lambda index: [index[0] | {"instances": index[0]["instances"] * 2}, *index[1:]],
         ),
         ("too-few-glosses", lambda index: index[:1]),
+        ("nslt-file-as-index", lambda index: {"00002": {"subset": "train", "action": [0, 1, 9]}}),
     ]
     target = "WLASL_v0.3.json"
     cases = [
@@ -338,6 +339,49 @@ def wlasl_index_cases() -> list[Case]:
         Case("invalid-utf8", "wlasl", target, bad_utf8('"gloss": "')),
     ]
     return cases + [Case(name, "wlasl", target, edit_json(edit)) for name, edit in edits]
+
+
+def nslt_cases() -> list[Case]:
+    """I3D split files nslt_N.json (video_id -> {subset, action}), read beside the index."""
+    video = "00002"  # the first gloss's video that decodes
+    edits = [
+        ("index-instead", lambda nslt: [{"gloss": "book", "instances": []}]),
+        ("entry-without-action", keyed((video,), {"subset": "train"})),
+        ("action-two-numbers", keyed((video, "action"), [0, 1])),
+        ("class-string", keyed((video, "action", 0), "0")),
+        ("classes-of-a-larger-split", keyed((video, "action", 0), 2)),
+        ("subset-unknown", keyed((video, "subset"), "dev")),
+        ("frame-start-zero", keyed((video, "action", 1), 0)),
+        ("filed-under-another-gloss", keyed((video, "action", 0), 1)),
+        ("video-id-path-traversal", lambda nslt: nslt | {"../../outside": nslt[video]}),
+    ]
+    target = "nslt_2.json"
+    cases = [
+        Case("truncated", "wlasl_split", target, truncate()),
+        Case("empty", "wlasl_split", target, empty),
+        Case("utf16", "wlasl_split", target, utf16),
+        Case("invalid-utf8", "wlasl_split", target, bad_utf8('"subset": "')),
+        Case(
+            "duplicate-video-id",
+            "wlasl_split",
+            target,
+            replace("{", '{"00002": {"subset": "train", "action": [0, 1, -1]}, '),
+        ),  # fmt: skip
+    ]
+    cases += [Case(name, "wlasl_split", target, edit_json(edit)) for name, edit in edits]
+    unindexed = edit_json(lambda nslt: nslt | {"99999": {"subset": "train", "action": [1, 1, 30]}})
+    return [
+        *cases,
+        Case("subset-unknown-skip", "wlasl_split", target, edit_json(edits[5][1]), policy="skip"),
+        Case(
+            "video-not-in-index-missing",
+            "wlasl_split",
+            target,
+            unindexed,
+            "99999.mp4",
+            always_skipped=True,
+        ),  # fmt: skip
+    ]
 
 
 def _without_gloss(index: Any) -> Any:
@@ -510,6 +554,7 @@ CORPUS: dict[str, Callable[[], list[Case]]] = {
     "TIFF depth": tiff_cases,
     "Jacquard grasp txt": grasp_cases,
     "WLASL index JSON": wlasl_index_cases,
+    "WLASL split JSON (nslt)": nslt_cases,
     "mp4 videos": video_cases,
     "CVAT XML": cvat_xml_cases,
     "COCO JSON": coco_cases,
