@@ -31,6 +31,7 @@ from visionflow.io import BadInputError
         (3, 42, 30, (2, 30)),  # past the end: to the end
         (9, 4, 30, (8, 30)),  # before the start: to the end
         (31, 40, 30, (0, 30)),  # starts past the video: the whole video
+        (30, -1, 30, (29, 30)),  # the last frame only (the original, 0-based, takes the video)
     ],
 )
 def test_frame_span_is_one_based_inclusive(start, end, length, span):

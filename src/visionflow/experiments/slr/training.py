@@ -94,7 +94,9 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
             model, video.head_of(model, name), hparams, video.normalisation(name)
         )
         stopping = settings.get("early_stopping")
-        callbacks: list[L.Callback] = [EarlyStopping(**stopping)] if stopping else []
+        callbacks: list[L.Callback] = []
+        if stopping:  # a NaN or infinite monitor is no improvement, as in the original
+            callbacks.append(EarlyStopping(**stopping, check_finite=False))
         callbacks.append(PeriodicCheckpoint(run_dir / "checkpoints", settings["save_every"]))
         callbacks.append(StepWindowLogger(run_dir / "steps.csv", every=STEP_LOG_EVERY))
         return recipe.Training(
