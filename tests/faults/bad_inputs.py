@@ -332,13 +332,15 @@ def wlasl_index_cases() -> list[Case]:
         ("nslt-file-as-index", lambda index: {"00002": {"subset": "train", "action": [0, 1, 9]}}),
     ]
     target = "WLASL_v0.3.json"
-    cases = [
-        Case("truncated", "wlasl", target, truncate()),
-        Case("empty", "wlasl", target, empty),
-        Case("utf16", "wlasl", target, utf16),
-        Case("invalid-utf8", "wlasl", target, bad_utf8('"gloss": "')),
-    ]
+    cases = text_cases("wlasl", target, '"gloss": "')
     return cases + [Case(name, "wlasl", target, edit_json(edit)) for name, edit in edits]
+
+
+def text_cases(reader: str, target: str, text: str) -> list[Case]:
+    """A text file truncated, empty, in UTF-16, and with bytes that are not UTF-8 after `text`."""
+    damages = [("truncated", truncate()), ("empty", empty), ("utf16", utf16),
+               ("invalid-utf8", bad_utf8(text))]  # fmt: skip
+    return [Case(name, reader, target, damage) for name, damage in damages]
 
 
 def nslt_cases() -> list[Case]:
@@ -356,18 +358,9 @@ def nslt_cases() -> list[Case]:
         ("video-id-path-traversal", lambda nslt: nslt | {"../../outside": nslt[video]}),
     ]
     target = "nslt_2.json"
-    cases = [
-        Case("truncated", "wlasl_split", target, truncate()),
-        Case("empty", "wlasl_split", target, empty),
-        Case("utf16", "wlasl_split", target, utf16),
-        Case("invalid-utf8", "wlasl_split", target, bad_utf8('"subset": "')),
-        Case(
-            "duplicate-video-id",
-            "wlasl_split",
-            target,
-            replace("{", '{"00002": {"subset": "train", "action": [0, 1, -1]}, '),
-        ),  # fmt: skip
-    ]
+    repeated = replace("{", '{"00002": {"subset": "train", "action": [0, 1, -1]}, ')
+    cases = text_cases("wlasl_split", target, '"subset": "')
+    cases.append(Case("duplicate-video-id", "wlasl_split", target, repeated))
     cases += [Case(name, "wlasl_split", target, edit_json(edit)) for name, edit in edits]
     unindexed = edit_json(lambda nslt: nslt | {"99999": {"subset": "train", "action": [1, 1, 30]}})
     return [
