@@ -16,22 +16,14 @@ from lightning.pytorch.trainer.states import TrainerFn
 from visionflow.io import write_table
 
 
-class EpochMetricsWriter(L.Callback):
-    """Writes metrics.csv, one row per epoch and split; epoch 0 is validation before training.
+class CsvRowsWriter(L.Callback):
+    """Keeps rows of a CSV file at `path` in the checkpoint and writes them (rank zero), so a
+    resumed run rewrites exactly the rows of the epochs it kept and continues from there."""
 
-    Columns: epoch, split, the logged `metrics` (`<split>/<name>`), the lr the epoch trained
-    with, duration. The rows are part of the checkpoint, so a resumed run rewrites exactly
-    the rows of the epochs it kept and continues from there.
-    """
-
-    def __init__(self, path: str | Path, metrics: Sequence[str]) -> None:
+    def __init__(self, path: str | Path, columns: Sequence[str] | None = None) -> None:
         self.path = Path(path)
-        self.metrics = tuple(metrics)
-        self.columns = ["epoch", "split", *self.metrics, "lr", "duration"]
+        self.columns = None if columns is None else list(columns)
         self.rows: list[dict[str, Any]] = []
-        self._started: dict[str, float] = {}
-        self._durations: dict[str, float] = {}
-        self._lr = float("nan")
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [dict(r) for r in self.rows]}
@@ -44,6 +36,25 @@ class EpochMetricsWriter(L.Callback):
         # had finished its epochs records nothing more.
         if self.rows:
             self._write(trainer)
+
+    def _write(self, trainer: L.Trainer) -> None:
+        if trainer.is_global_zero:
+            write_table(self.path, pd.DataFrame(self.rows, columns=self.columns))
+
+
+class EpochMetricsWriter(CsvRowsWriter):
+    """Writes metrics.csv, one row per epoch and split; epoch 0 is validation before training.
+
+    Columns: epoch, split, the logged `metrics` (`<split>/<name>`), the lr the epoch trained
+    with, duration.
+    """
+
+    def __init__(self, path: str | Path, metrics: Sequence[str]) -> None:
+        self.metrics = tuple(metrics)
+        super().__init__(path, ["epoch", "split", *self.metrics, "lr", "duration"])
+        self._started: dict[str, float] = {}
+        self._durations: dict[str, float] = {}
+        self._lr = float("nan")
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Read now: epoch-interval schedulers step before on_train_epoch_end runs.
@@ -77,36 +88,22 @@ class EpochMetricsWriter(L.Callback):
             self.rows.append(row)
         self._write(trainer)
 
-    def _write(self, trainer: L.Trainer) -> None:
-        if trainer.is_global_zero:
-            write_table(self.path, pd.DataFrame(self.rows, columns=self.columns))
 
-
-class StepWindowLogger(L.Callback):
+class StepWindowLogger(CsvRowsWriter):
     """Every `every` optimizer steps, the sample-weighted means of the training loss and
     metrics over the batches since the previous row (reset when an epoch starts): to the
-    loggers as `train_step/<name>` and to `path` (step, epoch, samples, names).
+    loggers as `train_step/<name>` and to `path` (step, epoch, samples, names), written at
+    the end of each epoch.
 
-    The module's training_step returns {"loss", "values": {name: value}, "size"}. Rows are
-    part of the checkpoint, so a resumed run rewrites the rows of the epochs it kept.
+    The module's training_step returns {"loss", "values": {name: value}, "size"}.
     """
 
     def __init__(self, path: str | Path, every: int = 10) -> None:
-        self.path, self.every = Path(path), every
-        self.rows: list[dict[str, Any]] = []
+        super().__init__(path)
+        self.every = every
         self._sums: dict[str, float] = {}
         self._samples = 0
         self._step = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rows": [dict(r) for r in self.rows]}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.rows = [dict(r) for r in state_dict["rows"]]
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.rows:
-            self._write(trainer)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._sums, self._samples, self._step = {}, 0, trainer.global_step
@@ -126,11 +123,11 @@ class StepWindowLogger(L.Callback):
             row = {"step": self._step, "epoch": trainer.current_epoch + 1}
             self.rows.append(row | {"samples": self._samples} | means)
             self._sums, self._samples = {}, 0
-            self._write(trainer)
 
-    def _write(self, trainer: L.Trainer) -> None:
-        if trainer.is_global_zero:
-            write_table(self.path, pd.DataFrame(self.rows))
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Once an epoch, not at every row: the file grows through the whole run.
+        if self.rows:
+            self._write(trainer)
 
 
 class RngStateKeeper(L.Callback):
