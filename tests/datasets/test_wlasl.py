@@ -8,16 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from visionflow.data.wlasl import (
-    PackedClips,
-    crop_box,
-    crop_resize,
-    frame_span,
-    prepare,
-    read_index,
-    read_split_file,
-    split_size,
-)
+from visionflow.data.wlasl import PackedClips, crop_box, crop_resize, frame_span, prepare
+from visionflow.data.wlasl_index import read_index, read_split_file, split_size
 from visionflow.demo.wlasl import write_mp4
 from visionflow.io import BadInputError
 
