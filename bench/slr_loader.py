@@ -6,7 +6,7 @@ sampler (EpochSeededSampler) and transform (train_transform: RandomCrop + flip p
   store       SeededImageDataset(ClipSource(PackedClips(store, "train"), N), ...) on a store
               that `prepare` wrote at --size (64 by default, 256 in the paper setting);
   on-the-fly  the same dataset over a source that, per access, decodes the clip's mp4 with
-              decord, converts it as `prepare` does (frame_span, bbox crop_resize) and picks N
+              decord, converts it as `prepare` does (frame_span, crop_box, crop_resize) and picks N
               frames as ClipSource does (frame_indices, black padding at the end).
 
 Both deliver the same uint8 batches of shape (B, N, 3, crop, crop); every train sample of the
@@ -33,7 +33,7 @@ import torch
 from loader_rate import items_per_second
 from torch.utils.data import DataLoader
 
-from visionflow.data.wlasl import PackedClips, crop_resize, frame_span, prepare
+from visionflow.data.wlasl import PackedClips, crop_box, crop_resize, frame_span, prepare
 from visionflow.demo.wlasl import generate
 from visionflow.engine.sampling import EpochSeededSampler, SeededImageDataset
 from visionflow.experiments.slr.clips import ClipSource, frame_indices, train_transform
@@ -50,18 +50,12 @@ def log(message: str) -> None:
 class DecodedClips:
     """The train split of a prepared store, but each sample decoded from its video on access."""
 
-    def __init__(self, prepared: Path, index_path: Path, num_frames: int) -> None:
+    def __init__(self, prepared: Path, num_frames: int) -> None:
         manifest = pd.read_parquet(prepared / "manifest.parquet")
         self.rows = manifest[manifest["split"] == "train"].to_dict("records")
         self.labels = np.array([row["label"] for row in self.rows], np.int64)
         self.size = json.loads((prepared / "info.json").read_text())["frame_size"]
         self.num_frames = num_frames
-        entries = json.loads(index_path.read_text())
-        self.bboxes = {
-            str(i["video_id"]): [int(round(v)) for v in i["bbox"]]
-            for entry in entries
-            for i in entry["instances"]
-        }
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -72,7 +66,8 @@ class DecodedClips:
         reader = decord.VideoReader(row["source"], num_threads=1)
         start, stop = frame_span(row["frame_start"], row["frame_end"], len(reader))
         frames = reader.get_batch(list(range(start, stop))).asnumpy()
-        clip = crop_resize(frames, self.bboxes[row["video_id"]], self.size)
+        box = crop_box(None, frames.shape[2], frames.shape[1])  # prepare's default crop
+        clip = crop_resize(frames, box, self.size)
         picked = torch.from_numpy(clip[frame_indices(len(clip), self.num_frames)])
         sample = torch.zeros((self.num_frames, 3, self.size, self.size), dtype=torch.uint8)
         sample[: len(picked)] = picked.permute(0, 3, 1, 2)
@@ -115,7 +110,7 @@ def main() -> None:
         transform = train_transform(args.crop)
         sources = {
             "store": ClipSource(PackedClips(store, "train"), args.num_frames),
-            "on-the-fly": DecodedClips(store, index, args.num_frames),
+            "on-the-fly": DecodedClips(store, args.num_frames),
         }
         datasets = {name: SeededImageDataset(s, transform, seed=0) for name, s in sources.items()}
         if (args.batches + 1) * args.batch_size > len(datasets["store"]):

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from visionflow.data import WLASL_CROPS
 from visionflow.experiments.grasp import TASKS as GRASP_TASKS
 from visionflow.experiments.saliency import STAGES as SALIENCY_STAGES
 from visionflow.models.catalog import CORNET_MODELS, DETECTION_BACKBONES, VIDEO_MODELS
@@ -30,6 +31,7 @@ NAMES: dict[str, Sequence[str]] = {
     "grasp-tasks": GRASP_TASKS,
     "cornet-models": CORNET_MODELS,
     "precisions": PRECISIONS,
+    "wlasl-crops": WLASL_CROPS,
 }
 COMMAND_LINE = "--config"
 

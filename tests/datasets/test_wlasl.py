@@ -1,20 +1,16 @@
 """WLASL index parsing, frame ranges, decord conversion into the clip store, and its reader."""
 
 import json
+import shutil
 
 import decord
 import numpy as np
 import pandas as pd
 import pytest
 
-from visionflow.data.wlasl import (
-    PackedClips,
-    crop_resize,
-    frame_span,
-    prepare,
-    read_index,
-    split_size,
-)
+from visionflow.data.wlasl import PackedClips, crop_box, crop_resize, frame_span, prepare
+from visionflow.data.wlasl_index import read_index, read_split_file, split_size
+from visionflow.demo.wlasl import write_mp4
 from visionflow.io import BadInputError
 
 
@@ -27,6 +23,7 @@ from visionflow.io import BadInputError
         (3, 42, 30, (2, 30)),  # past the end: to the end
         (9, 4, 30, (8, 30)),  # before the start: to the end
         (31, 40, 30, (0, 30)),  # starts past the video: the whole video
+        (30, -1, 30, (29, 30)),  # the last frame only (the original, 0-based, takes the video)
     ],
 )
 def test_frame_span_is_one_based_inclusive(start, end, length, span):
@@ -59,19 +56,69 @@ def test_stored_clip_is_the_cropped_frame_range(wlasl_raw, wlasl_store):
     instance = index[0]["instances"][1]  # frames 5 .. len-4 of video 00002
     reader = decord.VideoReader(str(wlasl_raw / "videos" / "00002.mp4"))
     start, stop = frame_span(instance["frame_start"], instance["frame_end"], len(reader))
-    expected = crop_resize(
-        reader.get_batch(list(range(start, stop))).asnumpy(), instance["bbox"], 32
-    )
+    frames = reader.get_batch(list(range(start, stop))).asnumpy()
+    expected = crop_resize(frames, (16, 0, 112, 96), 32)  # the centre square of 128 x 96
     stored = clips.clip(position).numpy().transpose(0, 2, 3, 1)
     assert stop - start == len(reader) - 8 and stored.shape == (stop - start, 32, 32, 3)
     np.testing.assert_array_equal(stored, expected)
     assert clips.clip(position, np.array([0, 2])).shape == (2, 3, 32, 32)
 
 
-def test_crop_clamps_the_bbox_to_the_frame():
-    frames = np.arange(2 * 4 * 6 * 3, dtype=np.uint8).reshape(2, 4, 6, 3)
-    out = crop_resize(frames, [-5, 2, 3, 99], 2)  # -> x 0..3, y 2..4
-    np.testing.assert_array_equal(out, crop_resize(frames[:, 2:4, 0:3].copy(), [0, 0, 3, 2], 2))
+@pytest.mark.parametrize(
+    ("bbox", "box"),
+    [
+        (None, (16, 0, 112, 96)),  # no bbox: the centre square
+        ([40, 10, 60, 50], (30, 10, 70, 50)),  # the longer side, around the centre
+        ([100, 20, 140, 40], (88, 10, 128, 50)),  # moved inside the frame
+        ([-50, -400, 300, 500], (32, 0, 128, 96)),  # at most the shorter side
+        ([385, 37, 885, 720], None),  # source-video pixels on a smaller clip: outside
+    ],
+)
+def test_crop_box_is_a_square_inside_the_frame(bbox, box):
+    assert crop_box(bbox, 128, 96) == box
+
+
+def test_crop_resize_keeps_frames_of_the_target_size():
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 6, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(crop_resize(frames, (1, 0, 5, 4), 4), frames[:, :, 1:5])
+
+
+def _square_videos(root, bbox):
+    """Two 32 x 32 videos of 12 frames, indexed with `bbox` (one gloss each, train)."""
+    rng = np.random.default_rng(1)
+    (root / "videos").mkdir(parents=True)
+    index = []
+    for number, gloss in enumerate(("book", "drink")):
+        video = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+        write_mp4(root / "videos" / f"0000{number}.mp4", video)
+        instance = {"bbox": bbox, "frame_start": 1, "frame_end": -1, "split": "train",
+                    "video_id": f"0000{number}"}  # fmt: skip
+        index.append({"gloss": gloss, "instances": [instance]})
+    (root / "WLASL_v0.3.json").write_text(json.dumps(index))
+    return root
+
+
+def test_default_store_is_the_full_frame(tmp_path):
+    raw = _square_videos(tmp_path / "raw", [385, 37, 885, 720])  # a 1280 x 720 source's box
+    prepare(raw / "WLASL_v0.3.json", raw / "videos", tmp_path / "out", "asl2", 32)
+    clips = PackedClips(tmp_path / "out", "train")
+    decoded = decord.VideoReader(str(raw / "videos" / "00000.mp4")).get_batch(list(range(12)))
+    np.testing.assert_array_equal(clips.clip(0).numpy().transpose(0, 2, 3, 1), decoded.asnumpy())
+
+
+def test_bbox_crop_keeps_the_aspect_and_records_out_of_frame_boxes(tmp_path):
+    raw = _square_videos(tmp_path / "raw", [385, 37, 885, 720])
+    index = json.loads((raw / "WLASL_v0.3.json").read_text())
+    index[0]["instances"][0]["bbox"] = [8, 4, 16, 28]  # 8 x 24: a 24 px square around it
+    (raw / "WLASL_v0.3.json").write_text(json.dumps(index))
+    out = tmp_path / "out"
+    prepare(raw / "WLASL_v0.3.json", raw / "videos", out, "asl2", 24, crop="bbox")
+    assert pd.read_csv(out / "skipped.csv").to_dict("records") == [
+        {"source": str(raw / "videos" / "00001.mp4"),
+         "reason": "bbox [385, 37, 885, 720] lies outside the 32x32 frame"}]  # fmt: skip
+    decoded = decord.VideoReader(str(raw / "videos" / "00000.mp4")).get_batch(list(range(12)))
+    stored = PackedClips(out, "train").clip(0).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(stored, decoded.asnumpy()[:, 4:28, 0:24])
 
 
 def test_index_errors_name_the_file(tmp_path):
@@ -120,3 +167,99 @@ def test_truncated_store_is_reported(wlasl_store, tmp_path):
     (tmp_path / "clips.bin").write_bytes(b"\0" * 100)
     with pytest.raises(BadInputError, match="the manifest needs"):
         PackedClips(tmp_path, "train").clip(0)
+
+
+def _nslt(index, glosses):
+    """The I3D split file of the index's first glosses as nslt_N.json lays it out: one line,
+    video_id -> {subset, action: [class, frame_start, frame_end]}."""
+    return {
+        instance["video_id"]: {
+            "subset": instance["split"],
+            "action": [label, instance["frame_start"], instance["frame_end"]],
+        }
+        for label, entry in enumerate(index[:glosses])
+        for instance in entry["instances"]
+    }
+
+
+def test_nslt_split_file_gives_the_index_instances(wlasl_raw, wlasl_store, tmp_path):
+    raw = shutil.copytree(wlasl_raw, tmp_path / "raw")
+    index = json.loads((raw / "WLASL_v0.3.json").read_text())
+    nslt = _nslt(index, 4)
+    del nslt["00003"]  # not in the split
+    nslt["00002"]["action"] = [0, 3732, 3852]  # a YouTube cut counted in the uncut video
+    shutil.copy(raw / "videos" / "00004.mp4", raw / "videos" / "99999.mp4")
+    nslt["99999"] = {"subset": "test", "action": [1, 1, 40]}  # not in the index
+    (raw / "nslt_4.json").write_text(json.dumps(nslt))
+    out = tmp_path / "out"
+    prepare(raw / "WLASL_v0.3.json", raw / "videos", out, "asl4", 32,
+            split_file=raw / "nslt_4.json")  # fmt: skip
+    by_index = pd.read_parquet(wlasl_store / "manifest.parquet").set_index("id")
+    by_split = pd.read_parquet(out / "manifest.parquet").set_index("id")
+    assert set(by_split.index) == set(by_index.index) - {"00003"} | {"99999"}
+    assert by_split.loc["99999", ["label", "gloss", "split", "instance_id"]].tolist() == [
+        1, "drink", "test", -1]  # fmt: skip
+    assert by_split.loc["00002", "frames"] == len(decord.VideoReader(str(raw / "videos/00002.mp4")))
+    same = sorted(set(by_index.index) - {"00002", "00003"})
+    columns = ["label", "gloss", "split", "instance_id", "signer_id", "frames", "sha256"]
+    pd.testing.assert_frame_equal(by_split.loc[same, columns], by_index.loc[same, columns])
+    for split in ("train", "val"):
+        ours, theirs = PackedClips(out, split), PackedClips(wlasl_store, split)
+        for video_id in set(ours.ids) & set(same):
+            ours_clip = ours.clip(ours.ids.index(video_id))
+            assert ours_clip.equal(theirs.clip(theirs.ids.index(video_id)))
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert skipped.equals(pd.read_csv(wlasl_store / "skipped.csv").replace(
+        str(wlasl_raw), str(raw), regex=True))  # fmt: skip
+    assert json.loads((out / "info.json").read_text())["classes"] == [
+        "book", "drink", "computer", "before"]  # fmt: skip
+
+
+def _instance(video_id, split):
+    return {"bbox": [0, 0, 10, 10], "frame_start": 1, "frame_end": -1, "split": split,
+            "video_id": video_id}  # fmt: skip
+
+
+def test_split_file_problems_follow_the_skip_policy(tmp_path):
+    index = tmp_path / "WLASL_v0.3.json"
+    entries = [
+        {"gloss": "book", "instances": [_instance("00001", "train")]},
+        {"gloss": "drink", "instances": [_instance("00002", "val")]},
+    ]
+    index.write_text(json.dumps(entries))
+    split = tmp_path / "nslt_2.json"
+    split.write_text(
+        '{"00001": {"subset": "train", "action": [1, 1, 30]}, '
+        '"00002": {"subset": "val", "action": [1, 1, 30]}, '
+        '"00003": {"subset": "dev", "action": [0, 1, 30]}, '
+        '"../00004": {"subset": "test", "action": [0, 1, 30]}, '
+        '"00005": {"subset": "test", "action": [0, 0, 30]}, '
+        '"00006": {"subset": "test", "action": [0, 1]}, '
+        '"00002": {"subset": "val", "action": [1, 1, 30]}}'
+    )
+    with pytest.raises(BadInputError, match=r"nslt_2.json \(video '00001'\).*'drink', but the"):
+        read_split_file(split, index, 2, "error", [])
+    skipped = []
+    rows = read_split_file(split, index, 2, "skip", skipped)
+    assert rows[["video_id", "label", "split", "bbox"]].values.tolist() == [
+        ["00002", 1, "val", [0, 0, 10, 10]]]  # fmt: skip
+    assert [reason for _, reason in skipped] == [
+        "class 1 is 'drink', but the index files the video under 'book' (class 0)",
+        "subset must be one of ('train', 'val', 'test'), got 'dev'",
+        "video_id must be a file name, not a path, got '../00004'",
+        "frame_start is 1-based, got 0",
+        "action must be [class, frame_start, frame_end] integers, got [0, 1]",
+        "video_id '00002' is listed twice",
+    ]
+
+
+def test_split_file_and_index_are_not_interchangeable(tmp_path):
+    index, split = tmp_path / "WLASL_v0.3.json", tmp_path / "nslt_2.json"
+    index.write_text(json.dumps([{"gloss": g, "instances": []} for g in ("a", "b", "c")]))
+    split.write_text(json.dumps({"00001": {"subset": "train", "action": [2, 1, 9]}}))
+    with pytest.raises(BadInputError, match="I3D split file .* give it as wlasl.split_file"):
+        read_index(split, 2, "error", [])
+    with pytest.raises(BadInputError, match="WLASL_v0.3.json: expected an I3D split file"):
+        read_split_file(index, index, 2, "error", [])
+    with pytest.raises(BadInputError, match="has classes 0..2, the split needs 2 glosses"):
+        read_split_file(split, index, 2, "error", [])

@@ -350,15 +350,52 @@ def wlasl_index_cases() -> list[Case]:
             lambda index: [index[0] | {"instances": index[0]["instances"] * 2}, *index[1:]],
         ),
         ("too-few-glosses", lambda index: index[:1]),
+        ("nslt-file-as-index", lambda index: {"00002": {"subset": "train", "action": [0, 1, 9]}}),
     ]
     target = "WLASL_v0.3.json"
-    cases = [
-        Case("truncated", "wlasl", target, truncate()),
-        Case("empty", "wlasl", target, empty),
-        Case("utf16", "wlasl", target, utf16),
-        Case("invalid-utf8", "wlasl", target, bad_utf8('"gloss": "')),
-    ]
+    cases = text_cases("wlasl", target, '"gloss": "')
     return cases + [Case(name, "wlasl", target, edit_json(edit)) for name, edit in edits]
+
+
+def text_cases(reader: str, target: str, text: str) -> list[Case]:
+    """A text file truncated, empty, in UTF-16, and with bytes that are not UTF-8 after `text`."""
+    damages = [("truncated", truncate()), ("empty", empty), ("utf16", utf16),
+               ("invalid-utf8", bad_utf8(text))]  # fmt: skip
+    return [Case(name, reader, target, damage) for name, damage in damages]
+
+
+def nslt_cases() -> list[Case]:
+    """I3D split files nslt_N.json (video_id -> {subset, action}), read beside the index."""
+    video = "00002"  # the first gloss's video that decodes
+    edits = [
+        ("index-instead", lambda nslt: [{"gloss": "book", "instances": []}]),
+        ("entry-without-action", keyed((video,), {"subset": "train"})),
+        ("action-two-numbers", keyed((video, "action"), [0, 1])),
+        ("class-string", keyed((video, "action", 0), "0")),
+        ("classes-of-a-larger-split", keyed((video, "action", 0), 2)),
+        ("subset-unknown", keyed((video, "subset"), "dev")),
+        ("frame-start-zero", keyed((video, "action", 1), 0)),
+        ("filed-under-another-gloss", keyed((video, "action", 0), 1)),
+        ("video-id-path-traversal", lambda nslt: nslt | {"../../outside": nslt[video]}),
+    ]
+    target = "nslt_2.json"
+    repeated = replace("{", '{"00002": {"subset": "train", "action": [0, 1, -1]}, ')
+    cases = text_cases("wlasl_split", target, '"subset": "')
+    cases.append(Case("duplicate-video-id", "wlasl_split", target, repeated))
+    cases += [Case(name, "wlasl_split", target, edit_json(edit)) for name, edit in edits]
+    unindexed = edit_json(lambda nslt: nslt | {"99999": {"subset": "train", "action": [1, 1, 30]}})
+    return [
+        *cases,
+        Case("subset-unknown-skip", "wlasl_split", target, edit_json(edits[5][1]), policy="skip"),
+        Case(
+            "video-not-in-index-missing",
+            "wlasl_split",
+            target,
+            unindexed,
+            "99999.mp4",
+            always_skipped=True,
+        ),  # fmt: skip
+    ]
 
 
 def _without_gloss(index: Any) -> Any:
@@ -575,6 +612,7 @@ CORPUS: dict[str, Callable[[], list[Case]]] = {
     "TIFF depth": tiff_cases,
     "Jacquard grasp txt": grasp_cases,
     "WLASL index JSON": wlasl_index_cases,
+    "WLASL split JSON (nslt)": nslt_cases,
     "mp4 videos": video_cases,
     "CVAT XML": cvat_xml_cases,
     "COCO JSON": coco_cases,

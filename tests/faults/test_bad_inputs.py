@@ -147,6 +147,27 @@ def _wlasl(raw: Path, out: Path | None, policy: str) -> Any:
     return prepare(raw / "WLASL_v0.3.json", raw / "videos", out, "asl2", 16, on_bad_sample=policy)
 
 
+def _wlasl_split(raw: Path, out: Path | None, policy: str) -> Any:
+    from visionflow.data.wlasl import prepare
+
+    index, split_file = raw / "WLASL_v0.3.json", raw / "nslt_2.json"
+    return prepare(index, raw / "videos", out, "asl2", 16, on_bad_sample=policy,
+                   split_file=split_file)  # fmt: skip
+
+
+def wlasl_with_split_file(root: Path) -> None:
+    """The demo WLASL index and videos, and nslt_2.json over its two glosses as the I3D
+    preprocessing lays such files out (one line)."""
+    demo("wlasl", 2, {"train": 2}, seed=0)(root)
+    index = json.loads((root / "WLASL_v0.3.json").read_text())
+    nslt = {
+        i["video_id"]: {"subset": i["split"], "action": [label, i["frame_start"], i["frame_end"]]}
+        for label, entry in enumerate(index)
+        for i in entry["instances"]
+    }
+    (root / "nslt_2.json").write_text(json.dumps(nslt))
+
+
 def _ini(raw: Path, out: Path | None, policy: str) -> Any:
     from visionflow.experiments.slr.importer import import_config
 
@@ -184,6 +205,7 @@ READERS = {
         _jacquard,
     ),
     "wlasl": Reader(demo("wlasl", 2, {"train": 2}, seed=0), _wlasl),
+    "wlasl_split": Reader(wlasl_with_split_file, _wlasl_split),
     "cvat": Reader(demo("cvat", 2, 3, 48, seed=0), _prepare("cvat.table", [], LABELS)),
     "saliency": Reader(
         demo("saliency", 3, 32, seed=0, tasks=("centre_bias", "edge_density")),

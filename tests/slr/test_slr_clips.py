@@ -58,6 +58,20 @@ def test_every_model_gets_a_dropout_head_of_the_split_size(name):
         assert model.to("meta")(torch.empty(2, 3, frames, size, size)).shape == (2, 7)
 
 
+def test_mvit_heads_start_truncated_normal_others_default():
+    torch.manual_seed(0)
+    kinetics_head = torch.nn.Sequential(torch.nn.Dropout(), torch.nn.Linear(768, 400))
+    for name in ("MViTv2_S", "MViTv1_B"):
+        mvit = video.classifier(name, kinetics_head, 100)
+        assert 0.019 < float(mvit.weight.std()) < 0.021  # trunc_normal_(std=0.02)
+        assert float(mvit.weight.abs().max()) > 768**-0.5  # beyond the default uniform bound
+        assert not mvit.bias.any()
+    swin = video.classifier("Swin3D_T", kinetics_head, 100)
+    assert float(swin.weight.abs().max()) <= 768**-0.5 and swin.bias.any()  # PyTorch's default
+    s3d = video.classifier("S3D", torch.nn.Sequential(torch.nn.Conv3d(1024, 400, 1)), 100)
+    assert s3d.weight.shape == (100, 1024, 1, 1, 1)
+
+
 def test_input_size_is_checked_before_training():
     video.check_input("R3D_18", 4, 32)
     with pytest.raises(ValueError, match="MViTv2_S cannot take clips of 8 frames of 112x112"):

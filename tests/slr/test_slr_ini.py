@@ -87,6 +87,15 @@ def test_newer_file_with_early_stopping_section(tmp_path, metric, monitor):
 
 
 @pytest.mark.parametrize(
+    ("metric", "min_delta"), [("('val','acc')", 0.005), ("('val','loss')", 0.5)]
+)
+def test_accuracy_min_delta_is_converted_from_percent(tmp_path, metric, min_delta):
+    stopping = f"metric = {metric}\nmode = 'max'\npatience = 15\nmin_delta = 0.5"
+    entry = import_config(ini(tmp_path, early_stopping=stopping))
+    check(entry["early_stopping"]["min_delta"], min_delta)  # the original compares percent
+
+
+@pytest.mark.parametrize(
     ("section", "expected"),
     [
         (

@@ -7,6 +7,7 @@ include: "helpers/slr.smk"
 rule train_slr:
     input:
         prepared_wlasl("{wlasl_split}", *WLASL_STORE),
+        unpack(get_slr_init_from),
     output:
         metrics=f"{SLR_RUN}/metrics.csv",
         best=f"{SLR_RUN}/checkpoints/best.ckpt",

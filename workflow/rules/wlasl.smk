@@ -4,6 +4,7 @@ include: "helpers/wlasl.smk"
 rule prepare_wlasl:
     input:
         get_wlasl_root,
+        unpack(get_wlasl_split_file),
     output:
         prepared_wlasl("{wlasl_split}", *WLASL_STORE),
         skipped=f"{PREPARED_WLASL}/{{wlasl_split}}/skipped.csv",
@@ -23,11 +24,13 @@ rule prepare_wlasl:
         videos=lambda wildcards, input: os.path.join(
             input[0], config["wlasl"]["videos"]
         ),
+        split_file=optional("--split-file", "split_file"),
         size=config["wlasl"]["size"],
+        crop=config["wlasl"]["crop"],
         min_frames=config["wlasl"]["min_frames"],
         on_bad_sample=config["on_bad_sample"],
     shell:
         "visionflow wlasl prepare --index {params.index:q} --videos {params.videos:q}"
-        " --out {params.out:q} --split {wildcards.wlasl_split} --size {params.size}"
-        " --min-frames {params.min_frames} --on-bad-sample {params.on_bad_sample}"
-        " --workers {threads} 2>&1 | tee {log:q}"
+        " --out {params.out:q} --split {wildcards.wlasl_split} {params.split_file}"
+        " --size {params.size} --crop {params.crop} --min-frames {params.min_frames}"
+        " --on-bad-sample {params.on_bad_sample} --workers {threads} 2>&1 | tee {log:q}"

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from visionflow.cli import common
+from visionflow.data import WLASL_CROPS
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -20,6 +21,8 @@ def _prepare(args: argparse.Namespace) -> None:
         args.min_frames,
         args.on_bad_sample,
         args.workers,
+        args.split_file,
+        args.crop,
     )
 
 
@@ -31,6 +34,18 @@ def register(areas: common.Areas) -> None:
     p.add_argument("--videos", type=Path, required=True, help="folder of <video_id>.mp4")
     p.add_argument("--out", type=Path, required=True, help="prepared store directory")
     p.add_argument("--split", required=True, help="aslN: the first N glosses of the index")
+    p.add_argument(
+        "--split-file",
+        type=Path,
+        help="an I3D split file (nslt_N.json) choosing the instances; the index names the glosses",
+    )
+    p.add_argument(
+        "--crop",
+        choices=WLASL_CROPS,
+        default="none",
+        help="none: the centre square of each frame (default, as SLR); bbox: a square around"
+        " the index's bbox",
+    )
     p.add_argument(
         "--size", type=int, default=256, help="side of the stored square frames (default 256)"
     )

@@ -1,16 +1,17 @@
-"""WLASL: the gloss index JSON, decord decoding into a packed clip store, and its reader.
+"""WLASL: decord decoding into a packed clip store, and its reader.
 
-`prepare` keeps the first N glosses of the index (split `aslN`), decodes each instance's
-frame range with decord, crops the signer's bbox, resizes to a square frame size and
-appends the uint8 clip to `clips.bin`; `manifest.parquet` indexes the clips and
-`skipped.csv` records every instance left out and why. `PackedClips` reads the store.
+`prepare` takes the instances of a split (`wlasl_index`: the first N glosses of the
+index, or the entries of an I3D split file `nslt_N.json`), decodes each instance's frame
+range with decord, takes the centre square of the frame (or, opt-in, a square around the
+index's bbox), resizes it to a square frame size and appends the uint8 clip to `clips.bin`;
+`manifest.parquet` indexes the clips and `skipped.csv` records every instance left out and
+why. `PackedClips` reads the store.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,122 +20,25 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from visionflow.data import WLASL_CROPS
 from visionflow.data.conversion import (
     POLICIES,
     Problem,
-    is_plain_name,
     progress,
-    reject,
     worker_pool,
 )
 from visionflow.data.store import PackedSplit
+from visionflow.data.wlasl_index import split_items, split_size
 from visionflow.io import BadInputError, atomic_path, sha256_file, write_json, write_table
 
-SPLITS = ("train", "val", "test")
-INDEX_FIELDS = ("bbox", "frame_start", "frame_end", "split", "video_id")
+CROPS = WLASL_CROPS  # the centre square of the frame (as SLR), or a square around the bbox
+Box = tuple[int, int, int, int]  # [x1, y1, x2, y2) in frame pixels
 MANIFEST_COLUMNS = [
     "id", "split", "label", "gloss", "video_id", "instance_id", "signer_id", "source",
     "frame_start", "frame_end", "frames", "offset", "sha256",
 ]  # fmt: skip
 MIN_FRAMES = 10  # SLR keeps a clip only if it has more than 9 frames
 CHUNK = 64  # frames decoded at a time
-
-
-def split_size(split: str) -> int:
-    """Number of glosses of a split name such as asl100."""
-    match = re.fullmatch(r"asl(\d+)", split)
-    if not match or int(match[1]) < 2:
-        raise ValueError(f"split must be 'asl' followed by a gloss count >= 2, got {split!r}")
-    return int(match[1])
-
-
-def _is_int(value: Any) -> bool:
-    """Whether `value` is a JSON integer (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _type_problem(instance: dict[str, Any]) -> str | None:
-    """Why an entry's video_id or integer fields have the wrong type, or None."""
-    video_id = instance["video_id"]
-    if not (isinstance(video_id, str) and video_id or _is_int(video_id)):
-        return f"video_id must be a non-empty string or an integer, got {video_id!r}"
-    if not is_plain_name(str(video_id)):
-        return f"video_id must be a file name, not a path, got {video_id!r}"
-    for key in ("frame_start", "frame_end", "instance_id", "signer_id"):
-        if key in instance and not _is_int(instance[key]):
-            return f"{key} must be an integer, got {instance[key]!r}"
-    return None
-
-
-def _instance_problem(instance: Any) -> str | None:
-    """Why an index entry cannot be used, or None."""
-    if not isinstance(instance, dict):
-        return f"instance is a {type(instance).__name__}, expected an object"
-    missing = [k for k in INDEX_FIELDS if k not in instance]
-    if missing:
-        return f"instance lacks {', '.join(missing)}"
-    if problem := _type_problem(instance):
-        return problem
-    bbox = instance["bbox"]
-    numbers = isinstance(bbox, list) and len(bbox) == 4
-    numbers = numbers and all(_is_int(v) or isinstance(v, float) and math.isfinite(v) for v in bbox)
-    if not (numbers and bbox[2] > bbox[0] and bbox[3] > bbox[1]):
-        return f"bbox must be [x1, y1, x2, y2] with x2 > x1, y2 > y1, got {bbox}"
-    if instance["split"] not in SPLITS:
-        return f"split must be one of {SPLITS}, got {instance['split']!r}"
-    if instance["frame_start"] < 1:
-        return f"frame_start is 1-based, got {instance['frame_start']}"
-    return None
-
-
-def _duplicate(instance: dict[str, Any], place: str, seen: dict[str, str]) -> str | None:
-    """Why the instance's video is already taken by an earlier instance, or None; records it."""
-    video_id = str(instance["video_id"])
-    if video_id in seen:
-        return f"video_id {video_id!r} is also used by {seen[video_id]}"
-    seen[video_id] = place
-    return None
-
-
-def read_index(
-    index_path: Path, glosses: int, on_bad_sample: str, skipped: list[Problem]
-) -> pd.DataFrame:
-    """One row per usable instance of the first `glosses` glosses, labelled in index order."""
-    try:
-        entries = json.loads(Path(index_path).read_text())
-    except FileNotFoundError:
-        raise BadInputError(index_path, "WLASL index file does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInputError(index_path, f"not a JSON file ({exc})") from None
-    if not isinstance(entries, list) or not all(
-        isinstance(e, dict) and "gloss" in e and isinstance(e.get("instances"), list)
-        for e in entries
-    ):
-        raise BadInputError(index_path, "expected a list of {gloss, instances: [...]} objects")
-    if len(entries) < glosses:
-        raise BadInputError(index_path, f"has {len(entries)} glosses, the split needs {glosses}")
-    rows, seen = [], {}
-    for label, entry in enumerate(entries[:glosses]):
-        for number, instance in enumerate(entry["instances"]):
-            place = f"gloss {entry['gloss']!r}, instance {number}"
-            problem = _instance_problem(instance) or _duplicate(instance, place, seen)
-            if problem is not None:
-                reject(f"{index_path} ({place})", problem, on_bad_sample, skipped)
-                continue
-            rows.append(
-                {
-                    "label": label,
-                    "gloss": entry["gloss"],
-                    "video_id": str(instance["video_id"]),
-                    "instance_id": int(instance.get("instance_id", number)),
-                    "signer_id": int(instance.get("signer_id", -1)),
-                    "split": instance["split"],
-                    "bbox": [int(round(v)) for v in instance["bbox"]],
-                    "frame_start": int(instance["frame_start"]),
-                    "frame_end": int(instance["frame_end"]),
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 def frame_span(frame_start: int, frame_end: int, length: int) -> tuple[int, int]:
@@ -148,13 +52,28 @@ def frame_span(frame_start: int, frame_end: int, length: int) -> tuple[int, int]
     return start, stop
 
 
-def crop_resize(frames: np.ndarray, bbox: list[int], size: int) -> np.ndarray:
-    """Crop (T, H, W, 3) frames to bbox [x1, y1, x2, y2] (clamped to the frame), resize square."""
-    height, width = frames.shape[1:3]
-    x1, y1 = max(bbox[0], 0), max(bbox[1], 0)
-    x2, y2 = min(bbox[2], width), min(bbox[3], height)
-    if x2 <= x1 or y2 <= y1:
-        x1, y1, x2, y2 = 0, 0, width, height  # bbox outside the frame: keep the whole frame
+def crop_box(bbox: Sequence[int] | None, width: int, height: int) -> Box | None:
+    """The square a clip of `width` x `height` frames is cropped to: without `bbox`, the
+    centre square of the frame; with one, a square of the bbox's longer side around its
+    centre (at most the frame's shorter side), moved inside the frame. None if the bbox
+    lies outside the frame."""
+    short = min(width, height)
+    if bbox is None:
+        x, y = (width - short) // 2, (height - short) // 2
+        return x, y, x + short, y + short
+    x1, y1, x2, y2 = bbox
+    if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+        return None
+    side = min(max(x2 - x1, y2 - y1), short)
+    x = min(max(round((x1 + x2 - side) / 2), 0), width - side)
+    y = min(max(round((y1 + y2 - side) / 2), 0), height - side)
+    return x, y, x + side, y + side
+
+
+def crop_resize(frames: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """(T, H, W, 3) frames cropped to `box` and resized to `size` x `size` (bilinear; frames
+    already of that size stay as they are)."""
+    x1, y1, x2, y2 = box
     out = np.empty((len(frames), size, size, 3), np.uint8)
     for i, frame in enumerate(frames[:, y1:y2, x1:x2]):
         image = Image.fromarray(np.ascontiguousarray(frame))
@@ -162,11 +81,26 @@ def crop_resize(frames: np.ndarray, bbox: list[int], size: int) -> np.ndarray:
     return out
 
 
-def decode_clip(task: tuple[Path, dict[str, Any], int, int]) -> tuple[np.ndarray | None, str]:
+def _clip_box(shape: Sequence[int], bbox: list[int] | None, crop: str) -> Box | str:
+    """The crop box of frames of `shape` (H, W, 3) for the `crop` mode, or why there is none."""
+    height, width = shape[:2]
+    if crop == "none":
+        return crop_box(None, width, height)
+    if bbox is None:
+        return "the bbox crop needs a bbox, and the index has none for this video"
+    box = crop_box(bbox, width, height)
+    if box is None:
+        return f"bbox {bbox} lies outside the {width}x{height} frame"
+    return box
+
+
+def decode_clip(
+    task: tuple[Path, dict[str, Any], int, int, str],
+) -> tuple[np.ndarray | None, str]:
     """(uint8 clip, sha256 of the video) of one instance, or (None, reason) if unusable."""
     import decord  # imported in the worker: decord is only needed to convert
 
-    video, row, size, min_frames = task
+    video, row, size, min_frames, crop = task
     if not video.is_file():
         return None, "video file does not exist"
     try:
@@ -174,10 +108,13 @@ def decode_clip(task: tuple[Path, dict[str, Any], int, int]) -> tuple[np.ndarray
         start, stop = frame_span(row["frame_start"], row["frame_end"], len(reader))
         if stop - start < min_frames:
             return None, f"clip has {max(stop - start, 0)} frames, fewer than {min_frames}"
+        box = _clip_box(reader[0].shape, row["bbox"], crop)
+        if isinstance(box, str):
+            return None, box
         # In chunks, so a long high-resolution video never sits in memory whole.
         chunks = [range(i, min(i + CHUNK, stop)) for i in range(start, stop, CHUNK)]
         frames = (reader.get_batch(list(chunk)).asnumpy() for chunk in chunks)
-        clip = np.concatenate([crop_resize(f, row["bbox"], size) for f in frames])
+        clip = np.concatenate([crop_resize(f, box, size) for f in frames])
     except decord.DECORDError as exc:
         return None, f"undecodable video ({str(exc).splitlines()[0]})"
     except RuntimeError as exc:  # decord raises this when the container cannot be opened
@@ -185,7 +122,11 @@ def decode_clip(task: tuple[Path, dict[str, Any], int, int]) -> tuple[np.ndarray
     return clip, sha256_file(video)
 
 
-def _check_arguments(size: int, min_frames: int, on_bad_sample: str, workers: int) -> None:
+def _check_arguments(
+    size: int, min_frames: int, on_bad_sample: str, workers: int, crop: str
+) -> None:
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     if on_bad_sample not in POLICIES:
         raise ValueError(f"on_bad_sample must be one of {POLICIES}, got {on_bad_sample!r}")
     if min(size, min_frames, workers) < 1:
@@ -203,23 +144,27 @@ def prepare(
     min_frames: int = MIN_FRAMES,
     on_bad_sample: str = "error",
     workers: int = 1,
+    split_file: Path | None = None,
+    crop: str = "none",
 ) -> pd.DataFrame:
     """Pack the clips of split `split` into `out_dir`; return the manifest.
 
-    Missing, undecodable and too-short videos are always recorded in skipped.csv (WLASL
-    links die; a dataset without gaps does not exist); malformed index entries follow
+    The split is the index's first N glosses, or the entries of `split_file` (an I3D
+    nslt_N.json) with the index naming the glosses. `crop` "none" keeps the centre square of
+    each frame, "bbox" a square around the index's bbox. Missing, undecodable and too-short
+    videos, and (with "bbox") boxes outside the frame, are always recorded in skipped.csv
+    (WLASL links die; a dataset without gaps does not exist); malformed index entries follow
     `on_bad_sample`. Writes clips.bin, manifest.parquet, skipped.csv and info.json.
     """
-    _check_arguments(size, min_frames, on_bad_sample, workers)
+    _check_arguments(size, min_frames, on_bad_sample, workers, crop)
     index_path, videos_dir, out_dir = Path(index_path), Path(videos_dir), Path(out_dir)
     skipped: list[Problem] = []
-    items = read_index(index_path, split_size(split), on_bad_sample, skipped)
+    items = split_items(index_path, split_file, split_size(split), on_bad_sample, skipped)
     if items.empty:
-        raise BadInputError(index_path, f"no usable instance in the first {split} glosses")
+        raise BadInputError(split_file or index_path, f"no usable instance for split {split}")
     sources = [videos_dir / f"{v}.mp4" for v in items["video_id"]]
-    tasks = [
-        (s, r, size, min_frames) for s, r in zip(sources, items.to_dict("records"), strict=True)
-    ]
+    records = items.to_dict("records")
+    tasks = [(s, r, size, min_frames, crop) for s, r in zip(sources, records, strict=True)]
     kept, frames, digests = [], [], []
     with worker_pool(workers) as pool, atomic_path(out_dir / "clips.bin") as tmp:
         with open(tmp, "wb") as handle:

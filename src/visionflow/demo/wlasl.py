@@ -84,10 +84,12 @@ def signer_bbox(video: np.ndarray) -> list[int]:
 
 
 def write_mp4(path: Path, video: np.ndarray) -> None:
-    """H.264 (yuv420p) mp4 at FPS, encoded single-threaded so the bytes are reproducible."""
+    """H.264 (yuv420p) mp4 of (T, H, W, 3) frames at FPS, encoded single-threaded so the
+    bytes are reproducible."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.height, stream.width = video.shape[1:3]
+        stream.pix_fmt = "yuv420p"
         stream.codec_context.thread_count = 1
         stream.options = {"crf": "18"}
         for array in video:

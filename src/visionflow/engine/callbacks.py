@@ -16,26 +16,14 @@ from lightning.pytorch.trainer.states import TrainerFn
 from visionflow.io import write_table
 
 
-class EpochMetricsWriter(L.Callback):
-    """Writes metrics.csv, one row per epoch and split; epoch 0 is validation before training.
+class CsvRowsWriter(L.Callback):
+    """Keeps rows of a CSV file at `path` in the checkpoint and writes them (rank zero), so a
+    resumed run rewrites exactly the rows of the epochs it kept and continues from there."""
 
-    Columns: epoch, split, the logged `metrics` (`<split>/<name>`), the lr the epoch trained
-    with, duration. `splits` are the rows of an epoch (epoch 0: all but train). The rows are
-    part of the checkpoint, so a resumed run rewrites exactly the rows of the epochs it kept
-    and continues from there.
-    """
-
-    def __init__(
-        self, path: str | Path, metrics: Sequence[str], splits: Sequence[str] = ("train", "val")
-    ) -> None:
+    def __init__(self, path: str | Path, columns: Sequence[str] | None = None) -> None:
         self.path = Path(path)
-        self.metrics = tuple(metrics)
-        self.splits = tuple(splits)
-        self.columns = ["epoch", "split", *self.metrics, "lr", "duration"]
+        self.columns = None if columns is None else list(columns)
         self.rows: list[dict[str, Any]] = []
-        self._started: dict[str, float] = {}
-        self._durations: dict[str, float] = {}
-        self._lr = float("nan")
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [dict(r) for r in self.rows]}
@@ -48,6 +36,27 @@ class EpochMetricsWriter(L.Callback):
         # had finished its epochs records nothing more.
         if self.rows:
             self._write(trainer)
+
+    def _write(self, trainer: L.Trainer) -> None:
+        if trainer.is_global_zero:
+            write_table(self.path, pd.DataFrame(self.rows, columns=self.columns))
+
+
+class EpochMetricsWriter(CsvRowsWriter):
+    """Writes metrics.csv, one row per epoch and split; epoch 0 is validation before training.
+
+    Columns: epoch, split, the logged `metrics` (`<split>/<name>`), the lr the epoch trained
+    with, duration. `splits` are the rows of an epoch (epoch 0: all but train).
+    """
+
+    def __init__(
+        self, path: str | Path, metrics: Sequence[str], splits: Sequence[str] = ("train", "val")
+    ) -> None:
+        self.metrics, self.splits = tuple(metrics), tuple(splits)
+        super().__init__(path, ["epoch", "split", *self.metrics, "lr", "duration"])
+        self._started: dict[str, float] = {}
+        self._durations: dict[str, float] = {}
+        self._lr = float("nan")
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Read now: epoch-interval schedulers step before on_train_epoch_end runs.
@@ -81,9 +90,46 @@ class EpochMetricsWriter(L.Callback):
             self.rows.append(row)
         self._write(trainer)
 
-    def _write(self, trainer: L.Trainer) -> None:
-        if trainer.is_global_zero:
-            write_table(self.path, pd.DataFrame(self.rows, columns=self.columns))
+
+class StepWindowLogger(CsvRowsWriter):
+    """Every `every` optimizer steps, the sample-weighted means of the training loss and
+    metrics over the batches since the previous row (reset when an epoch starts): to the
+    loggers as `train_step/<name>` and to `path` (step, epoch, samples, names), written at
+    the end of each epoch.
+
+    The module's training_step returns {"loss", "values": {name: value}, "size"}.
+    """
+
+    def __init__(self, path: str | Path, every: int = 10) -> None:
+        super().__init__(path)
+        self.every = every
+        self._sums: dict[str, float] = {}
+        self._samples = 0
+        self._step = 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._sums, self._samples, self._step = {}, 0, trainer.global_step
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, index: int
+    ) -> None:
+        size = int(outputs["size"])
+        for name, value in outputs["values"].items():
+            self._sums[name] = self._sums.get(name, 0.0) + float(value) * size
+        self._samples += size
+        stepped, self._step = trainer.global_step != self._step, trainer.global_step
+        if stepped and self._step % self.every == 0:
+            means = {name: total / self._samples for name, total in self._sums.items()}
+            for logger in trainer.loggers:
+                logger.log_metrics({f"train_step/{k}": v for k, v in means.items()}, self._step)
+            row = {"step": self._step, "epoch": trainer.current_epoch + 1}
+            self.rows.append(row | {"samples": self._samples} | means)
+            self._sums, self._samples = {}, 0
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Once an epoch, not at every row: the file grows through the whole run.
+        if self.rows:
+            self._write(trainer)
 
 
 class RngStateKeeper(L.Callback):

@@ -27,15 +27,18 @@ class MetricModule(L.LightningModule):
     def compute(self, batch: Any) -> tuple[Tensor, dict[str, Tensor | float], int]:
         raise NotImplementedError
 
-    def _step(self, batch: Any, split: str) -> Tensor:
+    def _step(self, batch: Any, split: str) -> dict[str, Any]:
         loss, metrics, size = self.compute(batch)
         values = {f"{split}/loss": loss}
         values |= {f"{split}/{name}": torch.as_tensor(v) for name, v in metrics.items()}
         self.log_dict(values, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         self.log(f"{split}_loss", loss, prog_bar=True, on_step=split == "train", logger=False)
-        return loss
+        batch_values = {"loss": loss, **metrics}
+        detached = {name: torch.as_tensor(v).detach() for name, v in batch_values.items()}
+        return {"loss": loss, "values": detached, "size": size}
 
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        """The loss, with the batch's loss and metrics and its size for step-level logs."""
         return self._step(batch, "train")
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:

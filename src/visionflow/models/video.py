@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torchvision.models import video
 
 from visionflow.io import BadInputError, safe_torch_load
@@ -92,15 +92,39 @@ def build(
         except RuntimeError as exc:
             raise BadInputError(weights, f"not {name} Kinetics-400 weights ({exc})") from None
         log.info("loaded Kinetics-400 weights for %s from %s", name, weights)
-    old = head_of(model, name)
-    layers = [m for m in old.modules() if isinstance(m, (nn.Linear, nn.Conv3d))]
-    features = layers[-1].in_features if isinstance(layers[-1], nn.Linear) else None
-    if features is None:  # S3D classifies with a 1x1x1 convolution, then averages
-        new_layer: nn.Module = nn.Conv3d(layers[-1].in_channels, num_classes, kernel_size=1)
-    else:
-        new_layer = nn.Linear(features, num_classes)
+    new_layer = classifier(name, head_of(model, name), num_classes)
     setattr(model, _arch(name).head, nn.Sequential(nn.Dropout(drop_p or 0.0), new_layer))
     return model
+
+
+def classifier(name: str, head: nn.Module, num_classes: int) -> nn.Module:
+    """A fresh `num_classes` layer taking what the last layer of `head` takes.
+
+    PyTorch's default initialisation, except for the MViTs: truncated normal (std 0.02)
+    weights and zero bias, as the original's MViT wrappers set them.
+    """
+    layers = [m for m in head.modules() if isinstance(m, (nn.Linear, nn.Conv3d))]
+    if isinstance(layers[-1], nn.Conv3d):  # S3D classifies with a 1x1x1 convolution
+        return nn.Conv3d(layers[-1].in_channels, num_classes, kernel_size=1)
+    layer = nn.Linear(layers[-1].in_features, num_classes)
+    if name.startswith("MViT"):
+        nn.init.trunc_normal_(layer.weight, std=0.02)
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+def extended_rows(weight: Tensor, bias: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+    """A classification layer's weight and bias grown to `num_classes` rows: the given rows
+    first, the new ones initialised as PyTorch initialises a fresh layer (the original's
+    extend_classifier, MViT included)."""
+    old, features = weight.shape[:2]
+    if weight.dim() == 2:
+        fresh: nn.Module = nn.Linear(features, num_classes)
+    else:
+        fresh = nn.Conv3d(features, num_classes, kernel_size=tuple(weight.shape[2:]))
+    with torch.no_grad():
+        fresh.weight[:old], fresh.bias[:old] = weight, bias
+    return fresh.weight.detach(), fresh.bias.detach()
 
 
 def check_input(name: str, frames: int, size: int) -> None:

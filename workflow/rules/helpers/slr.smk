@@ -21,16 +21,27 @@ def get_slr_run_dirs():
     return [slr_run_dir(run) for run in config["slr"]["runs"]]
 
 
-def get_slr_settings(wildcards):
-    """JSON of everything one SLR run computes from, so editing its entry re-runs only it."""
+def slr_run(wildcards):
+    """The entry of the run queue a job runs."""
     [run] = [
         r
         for r in config["slr"]["runs"]
         if (r["split"], r["model"], r["exp"])
         == (wildcards.wlasl_split, wildcards.slr_model, int(wildcards.exp))
     ]
+    return run
+
+
+def get_slr_init_from(wildcards):
+    """The checkpoint a run warm-starts from, if it has one (another run's, or a file)."""
+    init_from = slr_run(wildcards).get("init_from")
+    return {"init_from": init_from} if init_from else {}
+
+
+def get_slr_settings(wildcards):
+    """JSON of everything one SLR run computes from, so editing its entry re-runs only it."""
     shared = {k: config["slr"][k] for k in SLR_RUN_KEYS}
-    return json.dumps(run | shared | shared_settings(), sort_keys=True)
+    return json.dumps(slr_run(wildcards) | shared | shared_settings(), sort_keys=True)
 
 
 def slr_outputs():

@@ -3,58 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 from visionflow.cli import common
 from visionflow.experiments.slr.figures import GRAPHS
+from visionflow.models.catalog import VIDEO_MODELS
 
 STORE = "prepared WLASL split store"
 
 
-def _write_test(
-    run_dir: Path,
-    files: tuple[str, str],
-    result: dict,
-    classes: dict,
-    names: list[str],
-    graphs: list[str],
-) -> None:
-    """A test's JSON under results/ and its chosen per-class figures."""
-    from visionflow.experiments.slr.figures import plot_class_figures
-    from visionflow.io import write_json
-
-    name, stem = files
-    write_json(run_dir / "results" / name, result)
-    plot_class_figures(classes, names, run_dir / "results" / stem, graphs)
-
-
 def _test(args: argparse.Namespace) -> None:
     from visionflow.experiments.slr import evaluation
+    from visionflow.experiments.slr.figures import check_display, plot_class_figures, show
     from visionflow.io import write_json
 
-    options = {"batch_size": args.batch_size, "workers": args.workers}
-    if args.mode == "full":
+    options = {"batch_size": args.batch_size, "workers": args.workers, "model": args.model,
+               "num_frames": args.num_frames, "frame_size": args.frame_size}  # fmt: skip
+    results = args.run_dir / "results"
+    if args.mode == "full":  # always saved: the workflow's test rule needs every file
         report, classes, names = evaluation.evaluate(args.run_dir, args.data, **options)
         for set_name, shuffle, result in evaluation.report_parts(report):
-            files = evaluation.result_files("best", set_name, shuffle)
-            graphs = list(GRAPHS) if (set_name, shuffle) == ("test", False) else []
-            _write_test(args.run_dir, files, result, classes, names, graphs)
-        write_json(args.run_dir / "results" / "best_val_loss.json", report)
+            name, stem = evaluation.result_files("best", set_name, shuffle)
+            write_json(results / name, result)
+            if (set_name, shuffle) == ("test", False):
+                plot_class_figures(classes, names, results / stem, GRAPHS)
+        write_json(results / "best_val_loss.json", report)
         common.print_json(report)
         return
+    if args.display:
+        check_display()
     result, classes, names = evaluation.evaluate_set(
-        args.run_dir,
-        args.data,
-        args.set,
-        args.checkpoint,
-        args.shuffle_frames,
-        args.num_frames,
-        args.frame_size,
-        **options,
+        args.run_dir, args.data, args.set, args.checkpoint, args.shuffle_frames, **options
     )
-    files = evaluation.result_files(args.checkpoint, args.set, args.shuffle_frames)
+    name, stem = evaluation.result_files(args.checkpoint, args.set, args.shuffle_frames)
     graphs = [graph for graph in GRAPHS if getattr(args, graph)]
-    _write_test(args.run_dir, files, result, classes, names, graphs)
+    if args.save:
+        write_json(results / name, result)
+    if graphs and (args.save or args.display):
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = results if args.save else Path(scratch)
+            paths = plot_class_figures(classes, names, folder / stem, graphs)
+            if args.display:
+                show(paths)
     common.print_json(result)
 
 
@@ -91,22 +82,39 @@ def register(areas: common.Areas) -> None:
     modes = p.add_subparsers(dest="mode", required=True)
     for mode in ("partial", "full"):
         m = modes.add_parser(mode)
-        m.add_argument("run_dir", type=Path, help="results/slr/<split>/<model>_<exp>")
+        m.add_argument(
+            "run_dir", type=Path, help="results/slr/<split>/<model>_<exp>, or an original run"
+        )
         common.add_data(m, STORE)
         m.add_argument("--batch-size", type=int, default=8, help="batch size (default 8)")
         common.add_workers(m)
+        m.add_argument("--num-frames", type=int, help="overrides data_info.json")
+        m.add_argument("--frame-size", type=int, help="overrides data_info.json")
+        m.add_argument(
+            "--model",
+            choices=VIDEO_MODELS,
+            help="architecture of an original .pth whose run is not named <MODEL>_exp<NNN>",
+        )
     partial = modes.choices["partial"]
     partial.add_argument("set", choices=["test", "val", "train"])
-    partial.add_argument("--checkpoint", default="best", help="name in checkpoints/ (default best)")
+    partial.add_argument(
+        "--checkpoint",
+        default="best",
+        help="name in checkpoints/ (default best); an original's best.pth or checkpoint_EEE.pth",
+    )
     partial.add_argument("--shuffle-frames", action="store_true", help="frames shuffled")
-    partial.add_argument("--num-frames", type=int, help="overrides data_info.json")
-    partial.add_argument("--frame-size", type=int, help="overrides data_info.json")
     for flag, graph, what in (
-        ("--bar-graph", "bargraph", "per-class accuracy"),
+        ("--bar-graph", "bargraph", "per-class precision/recall/F1 bars"),
         ("--confusion-matrix", "confmat", "confusion"),
-        ("--heatmap", "heatmap", "per-class precision/recall/F1"),
+        ("--heatmap", "heatmap", "per-class precision/recall/F1 heatmap"),
     ):
         partial.add_argument(flag, dest=graph, action="store_true", help=f"draw the {what} figure")
+    partial.add_argument(
+        "--save", action="store_true", help="write the result JSON and figures under results/"
+    )
+    partial.add_argument(
+        "--display", action="store_true", help="show each figure in a window (needs a display)"
+    )
     p = common.add_verb(
         verbs,
         "import-config",

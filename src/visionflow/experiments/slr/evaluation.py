@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -21,7 +20,8 @@ from torch.nn import functional as F
 from visionflow.data.wlasl import PackedClips
 from visionflow.engine.datamodule import eval_loader
 from visionflow.engine.sampling import SeededImageDataset
-from visionflow.engine.trainer import lightning_precision
+from visionflow.experiments.slr import checkpoints
+from visionflow.experiments.slr.checkpoints import checkpoint_path
 from visionflow.experiments.slr.clips import ClipSource, eval_transform, shuffle_permutation
 from visionflow.experiments.slr.module import VideoClassifier
 from visionflow.experiments.slr.training import build_model
@@ -29,7 +29,6 @@ from visionflow.io import BadInputError, safe_torch_load
 from visionflow.metrics.classification import confusion_counts, precision_recall_f1, topk_accuracy
 from visionflow.metrics.entropy import shannon_entropy
 from visionflow.models import video
-from visionflow.settings import PRECISIONS
 
 SETS = ("test", "val", "train")
 TOP_K = (1, 5, 10)
@@ -42,32 +41,26 @@ def run_label(settings: dict[str, Any]) -> str:
     return f"{settings['model']}_{settings['exp']:03d} ({settings['split']})"
 
 
-def checkpoint_path(run_dir: Path, name: str) -> Path:
-    """checkpoints/<name>.ckpt of a run (name like best, last or checkpoint_010)."""
-    path = Path(run_dir) / "checkpoints" / f"{name.removesuffix('.ckpt')}.ckpt"
-    if not path.is_file():
-        raise BadInputError(path, "checkpoint does not exist")
-    return path
-
-
 def result_files(checkpoint: str, set_name: str, shuffle: bool = False) -> tuple[str, str]:
     """(JSON file name, figure stem) of a test under results/, as the original names them:
     <checkpoint>_<set>-top-k[_shuffled].json and <checkpoint>_<set>[_shuffled]-<graph>.png."""
-    base = f"{checkpoint.removesuffix('.ckpt')}_{set_name}"
+    base = f"{checkpoint.removesuffix('.ckpt').removesuffix('.pth')}_{set_name}"
     suffix = "_shuffled" if shuffle else ""
     return f"{base}-top-k{suffix}.json", base + suffix
 
 
-def load(ckpt: Path) -> tuple[torch.nn.Module, dict[str, Any], int]:
-    """(model in eval mode, its run settings, 0-based epoch it was saved at) from a checkpoint."""
+def load(ckpt: Path, model: str | None = None) -> tuple[torch.nn.Module, dict[str, Any], int]:
+    """(model in eval mode, its run settings, 0-based epoch it was saved at) from a checkpoint;
+    an original .pth (of architecture `model`, by default as its run names) has epoch -1."""
+    if Path(ckpt).suffix == ".pth":
+        return *checkpoints.load_original(ckpt, model), -1
     state = safe_torch_load(ckpt)
     hparams = dict(state.get("hyper_parameters", {}))
     if "model" not in hparams:
         raise BadInputError(ckpt, "not a visionflow SLR checkpoint (no model settings)")
-    model = build_model(hparams | {"pretrained": None})
-    weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}
-    model.load_state_dict(weights)
-    return model.eval(), hparams, int(state.get("epoch", -1))
+    net = build_model(hparams | {"pretrained": None})
+    net.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
+    return net.eval(), hparams, int(state.get("epoch", -1))
 
 
 @torch.inference_mode()
@@ -78,20 +71,16 @@ def predict(
     crop: int,
     batch_size: int,
     workers: int,
-    precision: str = PRECISIONS[0],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits, labels) of every sample of `source`, centre-cropped, in stored order, in the
-    run's `precision` (bf16 autocast only where the engine would train in bf16)."""
+    """(logits, labels) of every sample of `source`, centre-cropped, in stored order, in fp32."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    bf16 = lightning_precision(precision) == "bf16-mixed"
     module = VideoClassifier(model, video.head_of(model, name), {}, video.normalisation(name))
     module = module.to(device).eval()
     dataset = SeededImageDataset(source, eval_transform(crop), seed=0)
     outputs, labels = [], []
     for batch in eval_loader(dataset, batch_size, workers):
         clips, target = module.on_after_batch_transfer([t.to(device) for t in batch], 0)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            outputs.append(module(clips).float().cpu())
+        outputs.append(module(clips).cpu())  # fp32 on every device, as the original scores
         labels.append(target.cpu())
     return torch.cat(outputs), torch.cat(labels)
 
@@ -107,17 +96,18 @@ def base_result(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) ->
 
 
 def per_class(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, Any]:
-    """What the per-class figures show: confusion counts, samples and top-1 per class, and
-    precision/recall/F1 per class (a (C, 3) array)."""
+    """What the per-class figures show: confusion counts and precision/recall/F1 per class
+    (a (C, 3) array)."""
     matrix = confusion_counts(logits.argmax(dim=1), labels, num_classes)
-    counts = matrix.sum(axis=1)
-    accuracy = np.divide(np.diag(matrix), counts, out=np.zeros(num_classes), where=counts > 0)
-    return {
-        "matrix": matrix,
-        "counts": counts,
-        "accuracy": accuracy,
-        "scores": precision_recall_f1(matrix),
-    }
+    return {"matrix": matrix, "scores": precision_recall_f1(matrix)}
+
+
+def sizes(run_dir: Path, num_frames: int | None, frame_size: int | None) -> tuple[int, int]:
+    """(frames, crop size) to test with: the given ones, the rest from data_info.json."""
+    if num_frames is None or frame_size is None:
+        info = json.loads(_required(Path(run_dir) / "data_info.json").read_text())
+        num_frames, frame_size = num_frames or info["num_frames"], frame_size or info["frame_size"]
+    return num_frames, frame_size
 
 
 def evaluate_set(
@@ -131,19 +121,19 @@ def evaluate_set(
     batch_size: int = 8,
     workers: int = 0,
     loaded: Loaded | None = None,
+    model: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """BaseRes (ShuffRes with `shuffle`) of one checkpoint on one set, its per-class data
     and the class names.
 
-    `loaded` is the checkpoint's (model, settings) when the caller has read it already.
+    `checkpoint` may be an original .pth (`model` names its architecture if its run
+    directory does not); `loaded` is the checkpoint's (model, settings) when the caller
+    has read it already.
     """
     if set_name not in SETS:
         raise ValueError(f"set must be one of {SETS}, got {set_name!r}")
-    run_dir = Path(run_dir)
-    info = json.loads(_required(run_dir / "data_info.json").read_text())
-    num_frames = num_frames or info["num_frames"]
-    frame_size = frame_size or info["frame_size"]
-    model, hparams = loaded or load(checkpoint_path(run_dir, checkpoint))[:2]
+    num_frames, frame_size = sizes(run_dir, num_frames, frame_size)
+    net, hparams = loaded or load(checkpoint_path(run_dir, checkpoint), model)[:2]
     clips = PackedClips(data_dir, set_name)
     if clips.num_classes != hparams["num_classes"]:
         raise BadInputError(
@@ -151,10 +141,7 @@ def evaluate_set(
         )
     permutation = shuffle_permutation(num_frames, SHUFFLE_SEED) if shuffle else None
     source = ClipSource(clips, num_frames, permutation)
-    precision = hparams.get("precision", PRECISIONS[0])
-    logits, labels = predict(
-        model, hparams["model"], source, frame_size, batch_size, workers, precision
-    )
+    logits, labels = predict(net, hparams["model"], source, frame_size, batch_size, workers)
     result = base_result(logits, labels, clips.num_classes)
     if permutation is not None:
         result |= {"perm": permutation, "shannon_entropy": shannon_entropy(permutation)}
@@ -170,21 +157,42 @@ def training_best(run_dir: Path, epoch: int) -> tuple[float, float]:
     return float(row["top1"].iloc[0]), float(row["loss"].iloc[0])
 
 
+def _best(run_dir: Path, model: str | None) -> tuple[Loaded, int | None, float, float]:
+    """The best checkpoint of a run, its 1-based epoch (None for an original run's best.pth)
+    and the val top-1 and loss the training run recorded for it."""
+    original = Path(run_dir) / "checkpoints" / "best.pth"
+    if original.is_file() and not (Path(run_dir) / "checkpoints" / "best.ckpt").exists():
+        net, hparams, _ = load(original, model)
+        return (net, hparams), None, *checkpoints.original_best(run_dir)
+    net, hparams, epoch = load(checkpoint_path(run_dir, "best"))
+    return (net, hparams), epoch + 1, *training_best(run_dir, epoch)
+
+
 def evaluate(
-    run_dir: Path, data_dir: Path, batch_size: int = 8, workers: int = 0
+    run_dir: Path,
+    data_dir: Path,
+    batch_size: int = 8,
+    workers: int = 0,
+    num_frames: int | None = None,
+    frame_size: int | None = None,
+    model: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """CompRes of checkpoints/best.ckpt: test, val and shuffled test beside the training run's
-    best validation numbers; with the test set's per-class data and the class names."""
+    """CompRes of the best checkpoint: test, val and shuffled test beside the training run's
+    best validation numbers; with the test set's per-class data and the class names.
+
+    The best checkpoint is checkpoints/best.ckpt, or an original run's best.pth, whose best
+    validation numbers come from its newest checkpoint_EEE.pth as the original reads them.
+    """
     run_dir = Path(run_dir)
-    model, hparams, epoch = load(checkpoint_path(run_dir, "best"))
-    best_acc, best_loss = training_best(run_dir, epoch)
-    options = {"batch_size": batch_size, "workers": workers, "loaded": (model, hparams)}
+    loaded, best_epoch, best_acc, best_loss = _best(run_dir, model)
+    options = {"batch_size": batch_size, "workers": workers, "loaded": loaded,
+               "num_frames": num_frames, "frame_size": frame_size}  # fmt: skip
     test, classes, names = evaluate_set(run_dir, data_dir, "test", **options)
     val, _, _ = evaluate_set(run_dir, data_dir, "val", **options)
     shuffled, _, _ = evaluate_set(run_dir, data_dir, "test", shuffle=True, **options)
     report = {
         "check_name": "best_val",
-        "best_val_epoch": epoch + 1,
+        "best_val_epoch": best_epoch,
         "best_val_acc": best_acc,
         "best_val_loss": best_loss,
         "test": test,

@@ -1,17 +1,25 @@
-"""SLR figures: per-class top-1 bars, precision/recall/F1 heatmap, confusion, shuffled frames."""
+"""SLR figures: per-class precision/recall/F1 bars and heatmap, confusion, shuffled frames;
+showing saved figures in windows (the partial test's --display)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from visionflow.figures import COLORS, LABELLED_CLASSES, axes_figure, plot_confusion_matrix
+from visionflow.figures import LABELLED_CLASSES, axes_figure, plot_confusion_matrix
+from visionflow.io import BadInputError
 
 GRAPHS = ("bargraph", "confmat", "heatmap")  # the original's per-test figures
+INTERACTIVE_BACKENDS = ("macosx", "qtagg", "gtk4agg", "gtk3agg", "tkagg", "wxagg")
+WINDOWED = ("darwin", "win32")  # platforms that show windows without DISPLAY
+DISPLAY_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY")
 
 
 def _listed_classes(order: np.ndarray) -> tuple[np.ndarray, str]:
@@ -22,28 +30,43 @@ def _listed_classes(order: np.ndarray) -> tuple[np.ndarray, str]:
     return np.concatenate([order[:half], order[-half:]]), f", {half} lowest and {half} highest"
 
 
-def plot_class_accuracy(
-    names: Sequence[str], accuracy: np.ndarray, counts: np.ndarray, path: Path, title: str
+def _reported_classes(matrix: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, str]:
+    """The classes a per-class figure shows and a title note: those in the set or predicted
+    (the classes of sklearn's report) in label order, or the lowest and highest by F1."""
+    matrix = np.asarray(matrix)
+    present = np.flatnonzero((matrix.sum(axis=0) + matrix.sum(axis=1)) > 0)
+    if len(present) <= LABELLED_CLASSES:
+        return present, ""
+    return _listed_classes(present[np.argsort(scores[present, 2], kind="stable")])
+
+
+def plot_class_scores(
+    names: Sequence[str], scores: np.ndarray, matrix: np.ndarray, path: Path, title: str
 ) -> Figure:
-    """Horizontal bars of per-class top-1 accuracy, worst at the bottom; classes absent from the set
-    (`counts` 0) are left out."""
-    accuracy, counts = np.asarray(accuracy, dtype=float), np.asarray(counts)
-    present = np.flatnonzero(counts > 0)
-    order = present[np.argsort(accuracy[present], kind="stable")]
-    shown, note = _listed_classes(order)
-    with axes_figure(path, size=(6.4, 1.2 + 0.22 * len(shown))) as ax:
-        ax.barh(range(len(shown)), accuracy[shown], color=COLORS[0])
-        ax.set_yticks(range(len(shown)), [f"{names[i]} (n={counts[i]})" for i in shown])
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("top-1 accuracy")
+    """Horizontal bars of per-class precision, recall and F1 (a (C, 3) array), as the
+    original's bar graph; `matrix` (confusion counts) gives the samples per class."""
+    scores, counts = np.asarray(scores, dtype=float), np.asarray(matrix).sum(axis=1)
+    shown, note = _reported_classes(matrix, scores)
+    y, width = np.arange(len(shown)), 0.25
+    with axes_figure(path, size=(6.4, 1.6 + 0.5 * len(shown))) as ax:
+        for offset, column, label in ((-width, 0, "precision"), (0, 1, "recall"), (width, 2, "F1")):
+            ax.barh(y + offset, scores[shown, column], height=width, label=label, alpha=0.8)
+        ax.set_yticks(y, [f"{names[i]} (n={counts[i]})" for i in shown])
+        ax.set_xlim(0, 1.1)
+        ax.set_xlabel("score")
+        ax.set_ylabel("class")
         ax.set_title(f"{title}{note}")
+        ax.legend(loc="lower right")
     return ax.figure
 
 
-def plot_class_report(names: Sequence[str], scores: np.ndarray, path: Path, title: str) -> Figure:
-    """Heatmap of per-class precision, recall and F1 (a (C, 3) array), annotated."""
+def plot_class_report(
+    names: Sequence[str], scores: np.ndarray, matrix: np.ndarray, path: Path, title: str
+) -> Figure:
+    """Heatmap of per-class precision, recall and F1 (a (C, 3) array), annotated; the classes
+    of `matrix` (confusion counts) as the bar graph chooses them."""
     scores = np.asarray(scores, dtype=float)
-    shown, note = _listed_classes(np.argsort(scores[:, 2], kind="stable"))
+    shown, note = _reported_classes(matrix, scores)
     with axes_figure(path, size=(4.8, 1.2 + 0.24 * len(shown)), grid=False) as ax:
         ax.imshow(scores[shown], cmap="viridis", vmin=0, vmax=1, aspect="auto")
         for (row, col), value in np.ndenumerate(scores[shown]):
@@ -60,18 +83,15 @@ def plot_class_figures(
 ) -> list[Path]:
     """The chosen per-class figures of one test (`classes` from evaluation.per_class), as
     <stem>-<graph>.png; returns their paths."""
-    title = stem.name
+    title, matrix, scores = stem.name, classes["matrix"], classes["scores"]
     paths = []
     for graph in graphs:
         path = stem.with_name(f"{stem.name}-{graph}.png")
-        if graph == "bargraph":
-            plot_class_accuracy(
-                names, classes["accuracy"], classes["counts"], path, f"{title}: per-class top-1"
-            )
-        elif graph == "confmat":
-            plot_confusion_matrix(classes["matrix"], names, path, title=f"{title}: confusion")
+        if graph == "confmat":
+            plot_confusion_matrix(matrix, names, path, title=f"{title}: confusion")
         else:
-            plot_class_report(names, classes["scores"], path, f"{title}: per-class scores")
+            draw = plot_class_scores if graph == "bargraph" else plot_class_report
+            draw(names, scores, matrix, path, f"{title}: per-class scores")
         paths.append(path)
     return paths
 
@@ -92,3 +112,33 @@ def plot_shuffled(summary: pd.DataFrame, path: Path) -> Figure:
         ax.set_title("SLR: test top-1, frames in order vs shuffled")
         ax.legend(loc="lower right")
     return ax.figure
+
+
+def check_display() -> None:
+    """BadInputError unless figures can be shown in windows here."""
+    windowed = sys.platform in WINDOWED or any(map(os.environ.get, DISPLAY_VARIABLES))
+    if not windowed:
+        raise BadInputError("--display", "no graphical display (DISPLAY is not set); use --save")
+
+
+def show(paths: Sequence[Path]) -> None:
+    """Show each saved figure in a window, one after another, each until it is closed (the
+    original's plt.show() per graph)."""
+    check_display()
+    for backend in INTERACTIVE_BACKENDS:
+        try:
+            plt.switch_backend(backend)
+            break
+        except ImportError:
+            continue
+    else:
+        raise BadInputError("--display", "no interactive matplotlib backend (Qt, GTK, Tk, wx)")
+    try:
+        for path in paths:
+            figure = plt.figure(num=Path(path).name)
+            figure.add_axes((0, 0, 1, 1)).imshow(plt.imread(path))
+            figure.axes[0].set_axis_off()
+            plt.show()
+            plt.close(figure)
+    finally:
+        plt.switch_backend("Agg")

@@ -2,7 +2,8 @@
 
 Values are read as the original read them (`ast.literal_eval`, else the raw string). Unlike
 the original, a typeless legacy [scheduler] means cosine annealing, early stopping given inside
-[training] is kept, and every scheduler type is carried over.
+[training] is kept, and every scheduler type is carried over. An accuracy's min_delta, in
+percent there, becomes a fraction like every accuracy here.
 """
 
 from __future__ import annotations
@@ -241,7 +242,12 @@ def _early_stopping(path: Path, sections: _Sections) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         raise BadInputError(path, f"{where} must be a dict, got {raw!r}")
     picked = _pick(path, where, raw, _KEYS["early_stopping"])
-    return {"monitor": picked.pop("metric"), **picked}
+    monitor = picked.pop("metric")
+    if monitor.endswith("/top1") and "min_delta" in picked:  # the original's accuracy is in %
+        log.info("%s: min_delta %s%% of accuracy is %s", path, picked["min_delta"],
+                 picked["min_delta"] / 100)  # fmt: skip
+        picked["min_delta"] /= 100
+    return {"monitor": monitor, **picked}
 
 
 def _report_ignored(path: Path, sections: _Sections, scheduler: dict[str, Any] | None) -> None:

@@ -11,15 +11,18 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 from visionflow.data.wlasl import PackedClips
 from visionflow.engine import recipe
-from visionflow.engine.callbacks import PeriodicCheckpoint
+from visionflow.engine.callbacks import PeriodicCheckpoint, StepWindowLogger
 from visionflow.engine.datamodule import ImageDataModule
 from visionflow.engine.sampling import SeededImageDataset
+from visionflow.experiments.slr import checkpoints
 from visionflow.experiments.slr.clips import ClipSource, eval_transform, train_transform
 from visionflow.experiments.slr.module import VideoClassifier
 from visionflow.io import BadInputError, write_json
 from visionflow.models import video
 
 log = logging.getLogger(__name__)
+
+STEP_LOG_EVERY = 10  # optimizer steps between step-level training logs, as the original
 
 
 def build_model(hparams: dict[str, Any]) -> Any:
@@ -32,11 +35,34 @@ def build_model(hparams: dict[str, Any]) -> Any:
     )
 
 
+def warm_start(model: Any, name: str, path: Path, num_classes: int) -> None:
+    """Load the weights a run starts from (the original's `-w`) into `model`; a head with
+    fewer classes is extended (its rows first, as the labels of a smaller split are the
+    first labels of a larger one), a head with more is refused."""
+    weights = checkpoints.initial_weights(path, name)
+    head = f"{video.ARCHS[name].head}.1"
+    if f"{head}.bias" not in weights:
+        raise BadInputError(path, f"no classification layer {head} for {name}")
+    old = weights[f"{head}.bias"].shape[0]
+    if old > num_classes:
+        raise BadInputError(path, f"has {old} classes, more than the split's {num_classes}")
+    if old < num_classes:
+        log.info("%s: extending the head from %d to %d classes", path, old, num_classes)
+        rows = video.extended_rows(weights[f"{head}.weight"], weights[f"{head}.bias"], num_classes)
+        weights[f"{head}.weight"], weights[f"{head}.bias"] = rows
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise BadInputError(path, f"not {name} weights ({' '.join(str(exc).split())})") from None
+
+
 def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
     """Train one SLR run into `run_dir` (resumable); returns best.ckpt (lowest val loss).
 
-    Also writes data_info.json (frames and crop size, what testing needs), config.yaml and
-    checkpoint_<epoch>.ckpt every `save_every` epochs.
+    Starts from the weights of `init_from` if set (see `warm_start`). Also writes
+    data_info.json (frames and crop size, what testing needs), config.yaml,
+    checkpoint_<epoch>.ckpt every `save_every` epochs and steps.csv (the training loss and
+    top-1 every 10 optimizer steps, also in TensorBoard).
     """
     clips = {split: PackedClips(data_dir, split) for split in ("train", "val")}
     data = settings["data"]
@@ -54,6 +80,8 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
 
     def build(hparams: dict[str, Any]) -> recipe.Training:
         model = build_model(hparams)
+        if hparams.get("init_from"):
+            warm_start(model, hparams["model"], hparams["init_from"], hparams["num_classes"])
         datamodule = ImageDataModule(
             SeededImageDataset(ClipSource(clips["train"], frames), train_transform(crop), seed),
             SeededImageDataset(ClipSource(clips["val"], frames), eval_transform(crop), seed),
@@ -67,8 +95,11 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
             model, video.head_of(model, name), hparams, video.normalisation(name)
         )
         stopping = settings.get("early_stopping")
-        callbacks: list[L.Callback] = [EarlyStopping(**stopping)] if stopping else []
+        callbacks: list[L.Callback] = []
+        if stopping:  # a NaN or infinite monitor is no improvement, as in the original
+            callbacks.append(EarlyStopping(**stopping, check_finite=False))
         callbacks.append(PeriodicCheckpoint(run_dir / "checkpoints", settings["save_every"]))
+        callbacks.append(StepWindowLogger(run_dir / "steps.csv", every=STEP_LOG_EVERY))
         return recipe.Training(
             module,
             datamodule,
