@@ -19,3 +19,8 @@ VIDEO_MODELS = tuple(VIDEO_ARCHS)
 RESNET_BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 LIGHT_BACKBONE = "mobilenet_v3_small"
 DETECTION_BACKBONES = (*RESNET_BACKBONES, LIGHT_BACKBONE)
+
+# Saliency (kdsalbox): the hypernetwork types (models/hypernet.py) and the decoder's
+# activations (models/saliency_net.py), by the config's names.
+SALIENCY_HYPERNETWORKS = ("chunked", "simple", "single_layer")
+SALIENCY_ACTIVATIONS = ("relu", "relu6", "leaky_relu")
