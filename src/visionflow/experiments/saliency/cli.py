@@ -131,6 +131,10 @@ def _add_tasks(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_settings(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--settings", type=common.json_object, required=True, help=f"JSON: {what}")
+
+
 def _add_size(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--size",
@@ -162,12 +166,7 @@ def register(areas: common.Areas) -> None:
     p.add_argument("stage", choices=STAGES)
     common.add_data(p, STORE)
     p.add_argument("--run-dir", type=Path, required=True)
-    p.add_argument(
-        "--settings",
-        type=common.json_object,
-        required=True,
-        help="JSON: tasks, model, seed, the stage's",
-    )
+    _add_settings(p, "tasks, model, seed, the stage's")
     p.add_argument("--previous", type=Path, help="the previous stage's export.pt")
     p.add_argument("--weights", type=Path, nargs="+", help="pretrain_weights: <task>.pt files")
     p = common.add_verb(verbs, "test", _test, "BCE/NSS/CC/SIM/KL per task of an export")
@@ -192,12 +191,7 @@ def register(areas: common.Areas) -> None:
     p.add_argument("--processing", type=common.json_object, default={}, help=PROCESSING)
     p = common.add_verb(verbs, "eval", _eval, "CC and KL of evaluation sets, and LaTeX tables")
     p.add_argument("--export", type=Path, required=True)
-    p.add_argument(
-        "--settings",
-        type=common.json_object,
-        required=True,
-        help="JSON: sets [{name, group, root}], tasks (null: all), table1 (set names)",
-    )
+    _add_settings(p, "sets [{name, group, root}], tasks (null: all), table1 (set names)")
     p.add_argument("--processing", type=common.json_object, default={}, help=PROCESSING)
     p.add_argument("--out", type=Path, required=True, help="folder: <set>.csv, table1/2.tex")
     p = common.add_verb(verbs, "summarize", _summarize, "grid points side by side")
