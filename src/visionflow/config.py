@@ -236,6 +236,14 @@ def saliency_checks(saliency: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
         unknown = sorted(set(names or ()) - tasks)
         if unknown:
             problems.append((["saliency", section, key], f"{unknown} are not in saliency.tasks"))
+    for stage in kept:
+        own = saliency[stage]
+        for split in ("train", "val"):
+            limit, batches = own.get(f"{split}_images"), own.get(f"batches_per_task_{split}")
+            if limit and batches and batches * own["batch_size"] > limit:
+                need = f"{batches} batches of {own['batch_size']} need more than the {limit}"
+                problem = f"{need} {split}_images; null takes every image once"
+                problems.append((["saliency", stage, f"batches_per_task_{split}"], problem))
     names = [entry["name"] for entry in saliency["eval"]["sets"]]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append((["saliency", "eval", "sets"], f"two sets are named {name!r}"))

@@ -192,3 +192,26 @@ def test_paper_config_requires_the_imagenet_weights_by_key():
         checked(config, schema, ["config/config.yaml", "config/paper.yaml"], {})
     [line] = [line for line in str(error.value).splitlines() if "saliency" in line]
     assert line.startswith("config/paper.yaml: saliency.model.weights: real data needs")
+
+
+def _generalizing(stage: dict) -> dict:
+    """The demo config with a train_generalization_task section `stage`."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["saliency"]["skip"] = ["pretrain_weights"]
+    config["saliency"]["train_generalization_task"] = stage
+    return config
+
+
+def test_image_limits_smaller_than_the_batch_budget_are_a_config_error():
+    stage = {"tasks": ["edge_density"], "batch_size": 4, "train_images": 6, "val_images": 4}
+    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    with pytest.raises(ConfigError) as error:
+        checked(_generalizing(stage), schema, ["config/config.yaml"], {})
+    lines = [line for line in str(error.value).splitlines() if "train_generalization_task" in line]
+    assert [line.split(": ")[1] for line in lines] == [
+        "saliency.train_generalization_task.batches_per_task_train",
+        "saliency.train_generalization_task.batches_per_task_val",
+    ]
+    assert "375 batches of 4 need more than the 6 train_images" in lines[0]
+    every_image = {"batches_per_task_train": None, "batches_per_task_val": None}
+    checked(_generalizing(stage | every_image), schema, ["config/config.yaml"], {})
