@@ -19,8 +19,17 @@ from jsonschema import Draft202012Validator, validators
 
 from visionflow.data import WLASL_CROPS
 from visionflow.experiments.grasp import TASKS as GRASP_TASKS
+from visionflow.experiments.saliency import LOSSES as SALIENCY_LOSSES
+from visionflow.experiments.saliency import PROCESSING as SALIENCY_PROCESSING
+from visionflow.experiments.saliency import REGRESSION_LOSSES as SALIENCY_REGRESSION_LOSSES
 from visionflow.experiments.saliency import STAGES as SALIENCY_STAGES
-from visionflow.models.catalog import CORNET_MODELS, DETECTION_BACKBONES, VIDEO_MODELS
+from visionflow.models.catalog import (
+    CORNET_MODELS,
+    DETECTION_BACKBONES,
+    SALIENCY_ACTIVATIONS,
+    SALIENCY_HYPERNETWORKS,
+    VIDEO_MODELS,
+)
 from visionflow.settings import PRECISIONS
 
 # Lists of names the schema refers to as `x-names: <name>`; each becomes an `enum`.
@@ -28,6 +37,11 @@ NAMES: dict[str, Sequence[str]] = {
     "video-models": VIDEO_MODELS,
     "detection-backbones": DETECTION_BACKBONES,
     "saliency-stages": SALIENCY_STAGES,
+    "saliency-losses": SALIENCY_LOSSES,
+    "saliency-regression-losses": SALIENCY_REGRESSION_LOSSES,
+    "saliency-hypernetworks": SALIENCY_HYPERNETWORKS,
+    "saliency-activations": SALIENCY_ACTIVATIONS,
+    **{f"saliency-{step}": choices for step, choices in SALIENCY_PROCESSING.items()},
     "grasp-tasks": GRASP_TASKS,
     "cornet-models": CORNET_MODELS,
     "precisions": PRECISIONS,
@@ -201,18 +215,48 @@ def cross_checks(config: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
     split = config["cvat"]["split"]
     if split["method"] == "list" and not split["list"]:
         problems.append((["cvat", "split", "list"], "method `list` needs a CSV of val frames"))
-    saliency = config["saliency"]
-    if set(SALIENCY_STAGES) <= set(saliency["skip"]):
-        problems.append((["saliency", "skip"], "every training stage is skipped"))
+    return problems + saliency_checks(config["saliency"]) + grasp_checks(config["grasp"])
+
+
+def saliency_checks(saliency: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
+    """Problems between the keys of the saliency section, as (key path, problem)."""
+    problems: list[tuple[list[Any], str]] = []
+    if set(SALIENCY_STAGES) <= set(saliency["skip"]) and not saliency["load_model"]:
+        problems.append((["saliency", "skip"],
+                         "every training stage is skipped and no load_model is given"))  # fmt: skip
     if "pretrain_weights" not in saliency["skip"] and not saliency["weights_dir"]:
         problems.append((["saliency", "weights_dir"],
                          "pretrain_weights needs <dir>/<task>.pt main-network weights; set it"
                          " or add pretrain_weights to saliency.skip"))  # fmt: skip
-    problems += _grasp_problems(config["grasp"])
+    if saliency["demo"] is None and not saliency["model"]["weights"]:
+        problems.append((["saliency", "model", "weights"],
+                         "real data needs the torchvision MobileNetV2 ImageNet state dict the"
+                         " original always starts from (mobilenet_v2-b0353104.pth)"))  # fmt: skip
+    tasks = set(saliency["tasks"])
+    kept = [stage for stage in SALIENCY_STAGES if stage not in saliency["skip"]]
+    listed = {(stage, "tasks"): saliency[stage]["tasks"] for stage in kept}
+    listed |= {(part, "tasks"): saliency[part]["tasks"] for part in ("test", "run", "eval")}
+    if "pretrain_one_task" in kept:
+        listed[("pretrain_one_task", "task")] = [saliency["pretrain_one_task"]["task"]]
+    for (section, key), names in listed.items():
+        unknown = sorted(set(names or ()) - tasks)
+        if unknown:
+            problems.append((["saliency", section, key], f"{unknown} are not in saliency.tasks"))
+    for stage in kept:
+        own = saliency[stage]
+        for split in ("train", "val"):
+            limit, batches = own.get(f"{split}_images"), own.get(f"batches_per_task_{split}")
+            if limit and batches and batches * own["batch_size"] > limit:
+                need = f"{batches} batches of {own['batch_size']} need more than the {limit}"
+                problem = f"{need} {split}_images; null takes every image once"
+                problems.append((["saliency", stage, f"batches_per_task_{split}"], problem))
+    names = [entry["name"] for entry in saliency["eval"]["sets"]]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append((["saliency", "eval", "sets"], f"two sets are named {name!r}"))
     return problems
 
 
-def _grasp_problems(grasp: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
+def grasp_checks(grasp: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
     """Original weights files that are missing; a backbone unfrozen later without ImageNet's
     AlexNet weights (the original starts from them)."""
     problems: list[tuple[list[Any], str]] = []

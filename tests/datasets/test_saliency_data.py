@@ -277,3 +277,23 @@ def test_store_task_subset_pickle_and_loader(store) -> None:
         PackedSaliency(out, "holdout")
     with pytest.raises(BadInputError, match="manifest.parquet"):
         PackedSaliency(out / "nowhere", "train")
+
+
+def test_split_folders_are_kept(raw: Path, tmp_path: Path) -> None:
+    """The original's --input_images layout: train/, val/ (and test/) give the split; run/
+    images need no maps and are not stored; a name in two folders is one image too many."""
+    images = raw / "images"
+    for split, names in (("train", NAMES[:12]), ("val", NAMES[12:16]), ("run", NAMES[16:])):
+        (images / split).mkdir()
+        for name in names:
+            (images / f"{name}.jpg").rename(images / split / f"{name}.jpg")
+    manifest = prepare(raw, tmp_path / "store", size=SIZE, splits=(1.0, 0.0, 0.0))
+    assert manifest["split"].tolist() == ["train"] * 12 + ["val"] * 4
+    assert manifest["source"].tolist()[-1] == "images/val/img_0015.jpg"
+    info = json.loads((tmp_path / "store" / "info.json").read_text())
+    assert info["counts"] == {"train": 12, "val": 4, "test": 0}
+    rejected = pd.read_csv(tmp_path / "store" / "skipped.csv")["source"]
+    assert not any("run/" in source for source in rejected)  # maps of run images: not orphans
+    shutil.copy(images / "val" / "img_0012.jpg", images / "train" / "img_0012.jpg")
+    with pytest.raises(BadInputError, match=r"img_0012.jpg: an image of the same name stem"):
+        prepare(raw, tmp_path / "again", size=SIZE)

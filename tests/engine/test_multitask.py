@@ -48,3 +48,20 @@ def test_too_few_images_or_runs_longer_than_the_budget_are_refused():
         MultitaskBatchSampler([20, 5], batch_size=4, batches_per_task=2, consecutive=1, seed=0)
     with pytest.raises(ValueError, match="must be at least consecutive"):
         MultitaskBatchSampler([20, 20], batch_size=4, batches_per_task=2, consecutive=3, seed=0)
+
+
+def test_without_a_batch_count_every_image_comes_once_with_a_partial_last_batch():
+    # The original's pretrain_one_task and generalization stages: a whole DataLoader per epoch.
+    sampler = MultitaskBatchSampler([10, 5], batch_size=4, batches_per_task=None,
+                                    consecutive=2, seed=0)  # fmt: skip
+    epoch = batches(sampler)
+    assert len(epoch) == len(sampler) == 3 + 2
+    for task, size in ((0, 10), (1, 5)):
+        sizes = [len(batch) for batch in epoch if batch[0][0] == task]
+        assert sorted(sizes, reverse=True) == {0: [4, 4, 2], 1: [4, 1]}[task]
+        seen = sorted(key[1] for batch in epoch for key in batch if key[0] == task)
+        assert seen == list(range(size))
+    ordered = MultitaskBatchSampler([10, 5], batch_size=4, batches_per_task=None,
+                                    consecutive=2, seed=0, shuffle=False)  # fmt: skip
+    walk = [(batch[0][0], len(batch)) for batch in batches(ordered)]
+    assert walk == [(0, 4), (0, 4), (0, 2), (1, 4), (1, 1)]  # runs of 2, the last one shorter

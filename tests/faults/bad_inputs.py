@@ -567,6 +567,37 @@ def ini_cases() -> list[Case]:
     return [Case(name, "ini", target, damage) for name, damage in damages]
 
 
+def student_cases() -> list[Case]:
+    """The original's exported student models (models/<Task>/exported/<task>.pth), read as
+    pretrain_weights targets."""
+
+    def resave(edit: Callable[[dict], Any]) -> Damage:
+        def damage(path: Path) -> None:
+            import torch
+
+            torch.save(edit(torch.load(path, weights_only=True)), path)
+
+        return damage
+
+    def shrink(data: dict) -> dict:
+        data["student_model"]["decoder.conv8_1.weight"] = data["student_model"][
+            "decoder.conv8_1.weight"
+        ][:2]
+        return data
+
+    damages = [
+        ("truncated", truncate()),
+        ("garbage", garbage(11)),
+        ("without-student-model", resave(lambda data: {"model": data["student_model"]})),
+        ("missing-layer", resave(lambda data: {"student_model": {
+            k: v for k, v in data["student_model"].items() if "output" not in k}})),
+        ("wrong-shape", resave(shrink)),
+        ("not-a-dict", resave(lambda data: [1, 2])),
+    ]  # fmt: skip
+    target = "models/UniSal/exported/unisal.pth"
+    return [Case(name, "saliency_students", target, damage) for name, damage in damages]
+
+
 def settings_json_cases() -> list[Case]:
     """obdb settings_file.json (`detection import-config`) and saliency config/grid JSON."""
     detection = [
@@ -594,6 +625,23 @@ def settings_json_cases() -> list[Case]:
         ("config-model-string", edit_json(keyed(("model",), "hypernet"))),
         ("config-count-string", edit_json(keyed(("train", "imgs_per_task_train"), "many"))),
         ("config-batch-size-zero", edit_json(keyed(("train", "batch_size"), 0))),
+        ("config-hnet-type-unknown", edit_json(keyed(("model", "hnet", "type"), "hyper"))),
+        ("config-old-type-contextmod", edit_json(keyed(("type",), "contextmod"))),
+        ("config-mnet-type-other", edit_json(keyed(("model", "mnet", "type"), "contextmod"))),
+        (
+            "config-activation-unknown",
+            edit_json(keyed(("model", "mnet", "decoder_non_linearity"), "GELU")),
+        ),
+        ("config-loss-unknown", edit_json(keyed(("train", "loss"), "FocalLoss"))),
+        ("config-task-count-too-small", edit_json(keyed(("model", "hnet", "task_cnt"), 2))),
+        ("config-stage-tasks-string", edit_json(keyed(("train", "tasks"), "UniSal"))),
+        ("config-skip-string", edit_json(keyed(("skip",), "train"))),
+        (
+            "config-preprocess-value-not-object",
+            edit_json(keyed(("preprocess", "histogram_matching"), "none")),
+        ),
+        ("config-part-file", edit_json(lambda data: {"train": data["train"]})),
+        ("config-toolbox-config", edit_json(lambda data: {"experiment_parameters": {}})),
     ]
     grid = [
         ("grid-not-pairs", edit_json(lambda data: {"train/lr": [0.1]})),
@@ -620,4 +668,5 @@ CORPUS: dict[str, Callable[[], list[Case]]] = {
     "config YAML": config_yaml_cases,
     "SLR .ini": ini_cases,
     "settings JSON": settings_json_cases,
+    "saliency student exports": student_cases,
 }

@@ -70,11 +70,20 @@ SETTINGS = {
     "sherpa_parameters": {"lr": [5e-6, 1e-3], "weight_decay": [1e-5, 0.9],
                           "momentum": [0.1, 0.9], "step_size": [1, 5], "gamma": [0.01, 0.5]},
 }  # fmt: skip
-SALIENCY_CONFIG = {
-    "all_tasks": ["UniSal", "SAM"], "skip": ["pretrain_weights"],
-    "model": {"hnet": {"embedding_size": 64, "chunk_size": 4096, "chunk_emb_size": 8},
-              "mnet": {"encoder_type": "mv2"}},
-    "train": {"imgs_per_task_train": 40, "imgs_per_task_val": 20, "batch_size": 4, "lr": 0.001},
+SALIENCY_CONFIG = {  # the PR #2 era layout, shortened
+    "all_tasks": ["UniSal", "SAM", "IKN"], "skip": ["pretrain_weights"],
+    "model": {"use_eval_mode": False,
+              "hnet": {"type": "chunked", "task_cnt": 3, "embedding_size": 64,
+                       "chunk_size": 4096, "chunk_emb_size": 8},
+              "mnet": {"type": "original", "encoder_type": "mv2", "decoder_type": "full",
+                       "decoder_non_linearity": "ReLU6"}},
+    "train": {"tasks": ["UniSal", "SAM"], "imgs_per_task_train": 40, "imgs_per_task_val": 20,
+              "loss": "BCELoss", "batch_size": 4, "lr": 0.001},
+    "train_generalization_task": {"tasks": ["IKN"], "train_img_cnt": 10, "val_img_cnt": 20,
+                                  "freeze_hnet_shared_steps": 5},
+    "test": {"tasks": ["UniSal", "SAM", "IKN"], "per_image_statistics": False},
+    "preprocess": {"histogram_matching": {"default": "none", "description": "",
+                                          "valid_values": ["equalization", "none"]}},
 }  # fmt: skip
 GRID = [["train/lr", [0.001, 0.01]], ["model/hnet/embedding_size", [32]]]
 
@@ -186,6 +195,47 @@ def _saliency_config(raw: Path, out: Path | None, policy: str) -> Any:
     return import_config(raw / "config.json", raw / "gridsearch.json")
 
 
+STUDENT_TASKS = ("AIM", "UniSal")
+
+
+def _student_model() -> Any:
+    """A small hypernetwork over a main network with the original student's seven decoder
+    stages (so its files load by the students' names)."""
+    from visionflow.experiments.saliency.training import build_model
+
+    model = {"encoder_cutoff": 1, "decoder_channels": [4] * 7, "generated": ["decoder"],
+             "decoder_activation": "relu", "use_eval_mode": True,
+             "hnet": {"type": "single_layer"}}  # fmt: skip
+    return build_model(model, len(STUDENT_TASKS), imagenet=False)
+
+
+def _write_students(root: Path) -> None:
+    """models/<Task>/exported/<task>.pth as the original's Trainer.save writes them."""
+    import torch
+
+    from visionflow.models.saliency_net import STUDENT_NAMES
+
+    state = {f"model.{k}": v for k, v in _student_model().model.state_dict().items()}
+    names = {new: old for old, new in STUDENT_NAMES.items()}
+    for task in STUDENT_TASKS:
+        student = {}
+        for key, shape in _student_model().generated_shapes.items():
+            module, _, leaf = key.rpartition(".")
+            student[f"{names[module]}.{leaf}"] = torch.zeros(shape)
+        student |= {k.removeprefix("model."): v for k, v in state.items() if "encoder" in k}
+        folder = root / "models" / task / "exported"
+        folder.mkdir(parents=True)
+        torch.save({"student_model": student}, folder / f"{task.lower()}.pth")
+
+
+def _students(raw: Path, out: Path | None, policy: str) -> Any:
+    from visionflow.experiments.saliency import weights_file
+    from visionflow.experiments.saliency.training import _weights_targets
+
+    paths = {task: weights_file(str(raw / "models"), task) for task in STUDENT_TASKS}
+    return _weights_targets(_student_model(), paths, STUDENT_TASKS)
+
+
 @dataclass(frozen=True)
 class Reader:
     """How to build a valid input for a reader and run the reader on it."""
@@ -228,6 +278,7 @@ READERS = {
         _saliency_config,
         writes=False,
     ),
+    "saliency_students": Reader(_write_students, _students, writes=False),
 }
 
 

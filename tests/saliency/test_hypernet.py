@@ -1,4 +1,5 @@
-"""Saliency main network and chunked hypernetwork: shapes, chunking, tasks, gradients, freezing."""
+"""Saliency main network and the hypernetworks: shapes, chunking, tasks, gradients, freezing,
+activations, BatchNorm modes, the original students' names."""
 
 import logging
 import math
@@ -9,8 +10,15 @@ import torchvision
 from torch.func import functional_call
 
 from visionflow.io import BadInputError
-from visionflow.models.hypernet import HyperNetwork
-from visionflow.models.saliency_net import SaliencyNet, load_imagenet_encoder
+from visionflow.models.hypernet import ChunkedHyperNetwork as HyperNetwork
+from visionflow.models.hypernet import SimpleHyperNetwork, SingleLayerHyperNetwork
+from visionflow.models.normalisation import IMAGENET_MEAN, IMAGENET_STD
+from visionflow.models.saliency_net import (
+    ORIGINAL_DECODER,
+    SaliencyNet,
+    from_student,
+    load_imagenet_encoder,
+)
 
 TINY = {"task_embedding": 8, "chunk_size": 1000, "chunk_embedding": 4, "hidden": (16, 16)}
 
@@ -57,11 +65,16 @@ def test_original_decoder_layout():
     assert net.encoder[-1].out_channels == 1280 and len(net.encoder) == 19
 
 
-def test_uint8_and_unit_float_inputs_agree():
+def test_uint8_and_unit_float_inputs_agree_and_are_imagenet_normalised():
     net = tiny_net().eval()
     image = torch.randint(0, 256, (2, 3, 24, 24), dtype=torch.uint8)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD)
     with torch.no_grad():
         assert torch.allclose(net(image), net(image.float() / 255), atol=1e-6)
+        by_hand = net.decoder(net.encoder((image / 255 - mean) / std.view(1, 3, 1, 1)))
+        by_hand = torch.nn.functional.interpolate(by_hand, size=(24, 24), mode="bilinear")
+        assert torch.allclose(net(image), by_hand, atol=1e-5)  # deviation 3: not /255 only
+        assert not torch.allclose(net(image), net.decoder(net.encoder(image / 255)), atol=1e-3)
 
 
 def test_bad_cutoff_is_refused():
@@ -237,3 +250,95 @@ def test_state_dict_round_trip_excludes_generated():
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(other(1, x), hnet(1, x))
+
+
+def test_chunked_parameter_count_of_the_pr_setting():
+    # hypnettorch's ChunkedHMLP for the PR config: decoder generated, 4 x 512 hidden,
+    # embedding 256, chunk 65536, chunk embedding 16, 10 tasks.
+    hnet = HyperNetwork(SaliencyNet(), ["decoder"], tasks=10)
+    chunks = math.ceil(8_224_961 / 65536)
+    mlp = (16 + 256) * 512 + 512 + 3 * (512 * 512 + 512) + 512 * 65536 + 65536
+    assert hnet.num_chunks == chunks == 126
+    assert sum(p.numel() for p in hnet.hnet_parameters()) == 10 * 256 + 126 * 16 + mlp
+    assert sum(p.numel() for p in hnet.hnet_parameters()) == 34_552_288
+
+
+def test_simple_hnet_is_one_mlp_to_all_outputs():
+    hnet = SimpleHyperNetwork(tiny_net(), ["decoder"], tasks=3, task_embedding=8, hidden=(16, 5))
+    n = hnet.num_outputs
+    assert [m.out_features for m in hnet.mlp if isinstance(m, torch.nn.Linear)] == [16, 5, n]
+    count = 3 * 8 + (8 * 16 + 16) + (16 * 5 + 5) + (5 * n + n)
+    assert sum(p.numel() for p in hnet.hnet_parameters()) == count
+    assert torch.equal(hnet.flat_weights(1), hnet.mlp(hnet.task_embeddings[1]))
+    assert (
+        hnet.task_parameters() == [hnet.task_embeddings] and len(hnet.hnet_shared_parameters()) == 6
+    )
+    x = torch.rand(2, 3, 32, 32)
+    assert hnet.eval()(2, x).shape == (2, 1, 32, 32)
+
+
+def test_single_layer_hnet_is_a_per_task_table():
+    torch.manual_seed(0)
+    hnet = SingleLayerHyperNetwork(tiny_net(), ["decoder"], tasks=4)
+    table = hnet.table.weight
+    assert table.shape == (hnet.num_outputs, 4) and hnet.table.bias is None
+    assert table.abs().max() <= 1 / math.sqrt(4)  # nn.Linear's init, as the original
+    one_hot = torch.nn.functional.one_hot(torch.tensor(2), 4).float()
+    assert torch.equal(hnet.flat_weights(2), hnet.table(one_hot))
+    before = [hnet.flat_weights(t).detach().clone() for t in range(4)]
+    with torch.no_grad():
+        table[:, 1] += 1
+    after = [hnet.flat_weights(t) for t in range(4)]
+    assert [not torch.equal(a, b) for a, b in zip(before, after, strict=True)] == [
+        False, True, False, False
+    ]  # fmt: skip
+    assert hnet.task_parameters() == [table] and hnet.hnet_shared_parameters() == []
+    hnet.freeze_for_catchup()
+    assert trainable(hnet) == {"table.weight"}
+
+
+@pytest.mark.parametrize(
+    "activation, kind, at_minus_ten, at_ten",
+    [("relu", torch.nn.ReLU, 0.0, 10.0), ("relu6", torch.nn.ReLU6, 0.0, 6.0),
+     ("leaky_relu", torch.nn.LeakyReLU, -0.1, 10.0)],
+)  # fmt: skip
+def test_decoder_activation_choices(activation, kind, at_minus_ten, at_ten):
+    net = SaliencyNet(3, (8, 4), activation=activation)
+    layers = [stage[2] for stage in net.decoder[:-1]]
+    assert all(type(layer) is kind for layer in layers)
+    values = layers[0](torch.tensor([-10.0, 10.0]))
+    assert values.tolist() == pytest.approx([at_minus_ten, at_ten])
+    with pytest.raises(ValueError, match="activation must be one of"):
+        SaliencyNet(3, (8,), activation="gelu")
+
+
+def test_without_eval_mode_batchnorm_uses_each_batch_and_keeps_learning_statistics():
+    torch.manual_seed(0)
+    images = torch.rand(4, 3, 32, 32)
+    for use_eval_mode in (True, False):
+        net = SaliencyNet(3, (8, 4), use_eval_mode=use_eval_mode)
+        hnet = HyperNetwork(net, ["decoder"], tasks=2, **TINY).eval()
+        stats = hnet.model.decoder[0][1].running_mean.clone()
+        with torch.no_grad():
+            alone, together = hnet(0, images[:1]), hnet(0, images)[:1]
+        assert hnet.model.training is not use_eval_mode
+        changed = not torch.equal(stats, hnet.model.decoder[0][1].running_mean)
+        assert changed is not use_eval_mode  # updated by "evaluation" batches, as upstream
+        assert torch.allclose(alone, together, atol=1e-5) is use_eval_mode
+    hnet.train()
+    assert hnet.model.training
+
+
+def test_original_student_names_map_onto_the_decoder():
+    net = SaliencyNet(3, (8,) * len(ORIGINAL_DECODER))
+    names = {f"decoder.{i}.{part}": f"decoder.{kind}{layer}"
+             for i, layer in enumerate(("7_3", "8_1", "8_2", "9_1", "9_2", "10_1", "10_2"))
+             for part, kind in (("0", "conv"), ("1", "bn"))}  # fmt: skip
+    names["decoder.7"] = "decoder.output"
+    student = {}
+    for key, value in net.state_dict().items():
+        module, _, leaf = key.rpartition(".")
+        student[f"{names.get(module, module)}.{leaf}"] = value
+    assert "decoder.conv10_2.weight" in student and "decoder.bn7_3.running_var" in student
+    assert "encoder.1.conv.0.0.weight" in student
+    assert from_student(student).keys() == net.state_dict().keys()

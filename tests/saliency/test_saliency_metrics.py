@@ -196,3 +196,19 @@ def test_plot_saliency_metrics_rejects_bad_tables(tmp_path):
     with pytest.raises(ValueError, match="more than once"):
         plot_saliency_metrics(metrics_table(["AIM", "AIM"]), tmp_path / "c.png", "t")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_original_second_kl_is_not_a_divergence():
+    # hyper_tester.py / hnet/stages/tester.py (a58add7..10995b2): "KL" beside "KL custom" was
+    # KLDivLoss(reduce="batchmean")(pred, y), i.e. reduction "mean" over pixels of
+    # y * (log y - pred), the predicted probabilities taken as log-probabilities.
+    torch.manual_seed(0)
+    pred, target = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    with pytest.warns(UserWarning):
+        loss = torch.nn.KLDivLoss(reduce="batchmean")
+    assert loss.reduction == "mean"
+    value = loss(pred, target)
+    assert value == pytest.approx((target * (target.log() - pred)).mean().item(), rel=1e-5)
+    assert value < 0  # a divergence cannot be negative
+    same = loss(target, target)
+    assert same != pytest.approx(0, abs=1e-3) and kl(target, target).abs().max() < 1e-9

@@ -293,10 +293,13 @@ def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
     saliency.mkdir()
     alexnet = tmp_path / "alexnet-owt-7be5be79.pth"  # required by paper.yaml, not read here
     alexnet.write_bytes(b"")
+    mobilenet = tmp_path / "mobilenet_v2.pth"  # required for real saliency data, not read here
+    mobilenet.write_bytes(b"")
     result = snakemake(
         workdir, "all", "-n", "-p", "--configfile", "config/paper.yaml",
         "--config", f"miniimagenet={{root: {raw}}}", f"jacquard={{root: {jacquard}}}",
-        f"wlasl={{root: {wlasl}}}", f"cvat={{root: {weeds}}}", f"saliency={{root: {saliency}}}",
+        f"wlasl={{root: {wlasl}}}", f"cvat={{root: {weeds}}}",
+        f"saliency={{root: {saliency}, model: {{weights: {mobilenet}}}}}",
         f"grasp={{alexnet_weights: {alexnet}}}",
         f"analysis={{rsm: {{reference: {{alexnet: {alexnet}}}}}}}",
     )  # fmt: skip
@@ -306,7 +309,10 @@ def test_paper_config_plans_real_data_without_demo_rules(tmp_path):
     assert '"lr": 3.934578332944719e-05' in result.stdout  # resnet18's given settings
     assert "FieldData 20200520145736 1L GH020068" in result.stdout
     assert '"image_size": 800' in result.stdout  # paper.yaml replaces the demo sizes
-    assert "demo_saliency" not in jobs and jobs["train_saliency"] == 2  # one_task, train
+    assert "demo_saliency" not in jobs and jobs["train_saliency"] == 2  # train, generalization
+    assert (
+        "train train_generalization_task" in result.stdout and '"tasks": ["IKN"]' in result.stdout
+    )
     assert "demo_miniimagenet" not in jobs and jobs["train_cornet"] == 4
     assert "demo_jacquard" not in jobs and jobs["train_grasp"] == 2
     assert f"--root {raw}" in result.stdout and f"--root {jacquard}" in result.stdout
@@ -324,24 +330,40 @@ def test_saliency_skip_rewires_which_export_each_stage_starts_from(tmp_path):
     workdir = workflow_copy(tmp_path)
     config = read_config(workdir)
     weights = tmp_path / "teachers"
-    weights.mkdir()
-    for task in config["saliency"]["tasks"]:
+    (weights / "Bright_Spots" / "exported").mkdir(parents=True)  # an original student export
+    (weights / "Bright_Spots" / "exported" / "bright_spots.pth").write_bytes(b"")
+    for task in config["saliency"]["tasks"][1:]:
         (weights / f"{task}.pt").write_bytes(b"")
     config["saliency"].update(skip=[], weights_dir=str(weights), grid=[])
     write_config(workdir, config)
     result = snakemake(workdir, "-n", "-p", "saliency_all")
-    assert planned_jobs(result.stdout)["train_saliency"] == 4
-    chain = ["pretrain_weights", "pretrain_one_task", "train_catchup", "train"]
+    assert planned_jobs(result.stdout)["train_saliency"] == 5
+    chain = ["pretrain_weights", "pretrain_one_task", "train_catchup", "train",
+             "train_generalization_task"]  # fmt: skip
     for before, stage in itertools.pairwise(chain):
         assert f"train {stage} --data" in result.stdout
         assert f"--previous results/saliency/gp0/{before}/export.pt" in result.stdout
-    assert f"--weights {weights}/bright_spots.pt" in result.stdout
+    assert f"--weights {weights}/Bright_Spots/exported/bright_spots.pth" in result.stdout
+    assert "--per-image results/saliency/gp0/test/images.csv" in result.stdout
 
-    config["saliency"].update(skip=["pretrain_weights", "pretrain_one_task", "train_catchup"])
+    model = tmp_path / "loaded.pt"
+    model.write_bytes(b"")
+    sets = [{"name": "Pattern", "group": "CAT2000", "root": str(tmp_path)}]
+    config["saliency"].update(skip=["pretrain_weights", "pretrain_one_task", "train_catchup"],
+                              load_model=str(model), eval={"sets": sets})  # fmt: skip
     write_config(workdir, config)
     result = snakemake(workdir, "-n", "-p", "saliency_all")
-    assert planned_jobs(result.stdout)["train_saliency"] == 1
-    assert "--previous" not in result.stdout  # train starts fresh
+    jobs = planned_jobs(result.stdout)
+    assert jobs["train_saliency"] == 2 and jobs["evaluate_saliency"] == 1
+    assert (
+        "train train --data data/prepared/saliency --run-dir results/saliency/gp0/train"
+        in result.stdout
+    )
+    assert f"--previous {model}" in result.stdout  # load_model starts the first kept stage
+    assert (
+        "saliency eval --export results/saliency/gp0/train_generalization_task/export.pt"
+        in result.stdout
+    )
 
     config["saliency"]["skip"] = []
     config["saliency"]["weights_dir"] = None

@@ -63,6 +63,7 @@ rule test_saliency:
         export=get_saliency_final,
     output:
         table="results/saliency/{point}/test/metrics.csv",
+        images="results/saliency/{point}/test/images.csv",
         figure=report(
             "results/saliency/{point}/test/metrics.png",
             caption="../report/saliency_test.rst",
@@ -84,11 +85,14 @@ rule test_saliency:
         data=folder(),
         split=config["saliency"]["test"]["split"],
         batch_size=config["saliency"]["test"]["batch_size"],
+        tasks=json.dumps(config["saliency"]["test"]["tasks"]),
+        processing=lambda wildcards: saliency_processing(wildcards.point),
     shell:
         "visionflow --threads {threads} saliency test --export {input.export:q}"
         " --data {params.data:q} --split {params.split} --batch-size {params.batch_size}"
-        " --out {output.table:q} --figure {output.figure:q} --name {wildcards.point}"
-        " 2>&1 | tee {log:q}"
+        " --tasks {params.tasks:q} --processing {params.processing:q}"
+        " --out {output.table:q} --per-image {output.images:q}"
+        " --figure {output.figure:q} --name {wildcards.point} 2>&1 | tee {log:q}"
 
 
 rule run_saliency:
@@ -118,10 +122,38 @@ rule run_saliency:
         images=saliency_run_images(),
         size=config["saliency"]["size"],
         shown=config["saliency"]["run"]["shown"],
+        tasks=json.dumps(config["saliency"]["run"]["tasks"]),
+        processing=lambda wildcards: saliency_processing(wildcards.point),
     shell:
         "visionflow --threads {threads} saliency run --export {input.export:q}"
         " --images {params.images:q} --size {params.size} --out {output.maps:q}"
+        " --tasks {params.tasks:q} --processing {params.processing:q}"
         " --figure {output.figure:q} --shown {params.shown} 2>&1 | tee {log:q}"
+
+
+rule evaluate_saliency:
+    input:
+        unpack(get_saliency_eval_inputs),
+    output:
+        tables=directory("results/saliency/{point}/eval"),
+    log:
+        "logs/saliency/{point}/eval.log",
+    benchmark:
+        "benchmarks/saliency/{point}/eval.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: config["saliency"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["saliency"]["mem_mb"],
+        runtime=config["saliency"]["runtime"],
+    params:
+        settings=saliency_eval_settings(),
+        processing=lambda wildcards: saliency_processing(wildcards.point),
+    shell:
+        "visionflow --threads {threads} saliency eval --export {input.export:q}"
+        " --settings {params.settings:q} --processing {params.processing:q}"
+        " --out {output.tables:q} 2>&1 | tee {log:q}"
 
 
 rule summarize_saliency:

@@ -1,8 +1,12 @@
 """Convert raw images plus per-task saliency maps into fixed-size arrays, and read them back.
 
-Maps must be mode 'L', or RGB with equal channels, and image-sized. A task lacking a map for an
-image stores a zero row with `has_<task>` False; under the skip policy a bad image is left out and
-a bad map counts as missing, each with a row in skipped.csv.
+The raw layout is `images/<name>.<ext>` (split by a seeded permutation) or, as the original's
+`--input_images`, `images/train/`, `images/val/` and optionally `images/test/` (each folder is
+its split; `images/run/` holds images to map and is not stored), beside
+`saliencies/<task>/<name>.<ext>`. Maps must be mode 'L', or RGB with equal channels, and
+image-sized. A task lacking a map for an image stores a zero row with `has_<task>` False; under
+the skip policy a bad image is left out and a bad map counts as missing, each with a row in
+skipped.csv.
 """
 
 from __future__ import annotations
@@ -23,9 +27,16 @@ from visionflow.io import BadInputError, atomic_directory, sha256_file, write_js
 
 SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 SPLITS = ("train", "val", "test")
+RUN_FOLDER = "run"
 CHUNKSIZE = 4
 Sample = tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, bool]]  # image, maps, has
-Scan = tuple[list[Path], list[str], dict[str, dict[str, Path]]]  # images, tasks, maps by stem
+# images, tasks, maps by stem, and the split of each image when its folder gives it
+Scan = tuple[list[Path], list[str], dict[str, dict[str, Path]], dict[str, str] | None]
+
+
+def split_folders(images_dir: Path) -> bool:
+    """Whether `images_dir` uses the original's layout of train/ and val/ folders."""
+    return all((images_dir / split).is_dir() for split in SPLITS[:2])
 
 
 def _by_stem(folder: Path, on_bad_sample: str, skipped: list[Problem]) -> dict[str, Path]:
@@ -40,26 +51,48 @@ def _by_stem(folder: Path, on_bad_sample: str, skipped: list[Problem]) -> dict[s
     return found
 
 
+def _images(
+    images_dir: Path, on_bad_sample: str, skipped: list[Problem]
+) -> tuple[dict[str, Path], dict[str, str] | None]:
+    """({stem: image path}, {stem: split} or None) of a flat or split-folder image layout."""
+    if not split_folders(images_dir):
+        return _by_stem(images_dir, on_bad_sample, skipped), None
+    images: dict[str, Path] = {}
+    splits: dict[str, str] = {}
+    for split in SPLITS:
+        if not (images_dir / split).is_dir():
+            continue
+        for stem, path in _by_stem(images_dir / split, on_bad_sample, skipped).items():
+            if stem in images:
+                reason = f"an image of the same name stem is in {splits[stem]}/"
+                reject(path, reason, on_bad_sample, skipped)
+                continue
+            images[stem], splits[stem] = path, split
+    return images, splits
+
+
 def _scan(root: Path, on_bad_sample: str, skipped: list[Problem]) -> Scan:
-    """(images, tasks, {image stem: {task: map path}}) of the raw layout under `root`."""
+    """(images, tasks, {image stem: {task: map path}}, splits) of the raw layout under `root`."""
     images_dir, saliencies = root / "images", root / "saliencies"
     for folder in (images_dir, saliencies):
         if not folder.is_dir():
             raise BadInputError(folder, "folder does not exist")
-    images = _by_stem(images_dir, on_bad_sample, skipped)
+    images, splits = _images(images_dir, on_bad_sample, skipped)
     if not images:
         raise BadInputError(images_dir, f"no image files ({', '.join(sorted(SUFFIXES))})")
     tasks = sorted(p.name for p in saliencies.iterdir() if p.is_dir() and p.name[0] != ".")
     if not tasks:
         raise BadInputError(saliencies, "no task folders (expected saliencies/<task>/)")
     maps: dict[str, dict[str, Path]] = {stem: {} for stem in images}
+    run = images_dir / RUN_FOLDER
+    unstored = {p.stem for p in run.iterdir()} if splits is not None and run.is_dir() else set()
     for task in tasks:
         for stem, path in _by_stem(saliencies / task, on_bad_sample, skipped).items():
             if stem in images:
                 maps[stem][task] = path
-            else:
+            elif stem not in unstored:  # maps of run/ images are not needed, nor wrong
                 reject(path, f"map without an image (no images/{stem}.*)", on_bad_sample, skipped)
-    return list(images.values()), tasks, maps
+    return list(images.values()), tasks, maps, splits
 
 
 def _read_map(path: Path, size: tuple[int, int]) -> Image.Image:
@@ -103,7 +136,7 @@ def _convert(task: tuple[Path, dict[str, Path], tuple[int, int]]) -> tuple[Any, 
 def _pack(pool: Pool | None, scan: Scan, out: Path, size: tuple[int, int], policy: str,
           skipped: list[Problem]) -> pd.DataFrame:  # fmt: skip
     """Fill out/images.npy and out/maps/<task>.npy; return one row per stored image."""
-    images, tasks, maps = scan
+    images, tasks, maps, _ = scan
     paths = {"images": out / "images.npy", **{t: out / "maps" / f"{t}.npy" for t in tasks}}
     (out / "maps").mkdir()
     shapes = {key: (len(images), *size) for key in paths} | {"images": (len(images), *size, 3)}
@@ -158,6 +191,7 @@ def prepare(
 ) -> pd.DataFrame:
     """Convert the raw saliency layout under `root` into `out_dir` and return the manifest.
 
+    `splits` are the seeded fractions of a flat `images/` folder; split folders give their own.
     Writes images.npy, maps/<task>.npy, manifest.parquet, skipped.csv and info.json, all at once.
     """
     _check(size, splits, on_bad_sample, workers)
@@ -169,9 +203,12 @@ def prepare(
         if rows.empty:
             raise BadInputError(root / "images", "no usable image")
         has = [f"has_{task}" for task in scan[1]]
+        folders = scan[3]
         manifest = rows.assign(
             id=np.arange(len(rows), dtype=np.int64),
-            split=assign_splits(len(rows), splits, seed),
+            split=assign_splits(len(rows), splits, seed)
+            if folders is None
+            else [folders[name] for name in rows["name"]],
             source=[Path(s).relative_to(root).as_posix() for s in rows["source"]],
         )[["id", "name", "split", "source", "height", "width", "sha256", *has]]
         counts = {split: int((manifest["split"] == split).sum()) for split in SPLITS}
@@ -223,3 +260,25 @@ class PackedSaliency(PackedSplit):
         maps = {task: torch.from_numpy(np.array(arrays[task][row])) for task in self.tasks}
         has = {task: bool(self.has[index, k]) for k, task in enumerate(self.tasks)}
         return image, maps, has
+
+
+def labelled_images(root: Path, task: str) -> list[tuple[str, Path, Path]]:
+    """(name, image, map) of every image of `root/images/` that has a map in
+    `root/saliencies/<task>/`, by name (an evaluation set: raw files, no split)."""
+    images_dir, maps_dir = root / "images", root / "saliencies" / task
+    for folder in (images_dir, maps_dir):
+        if not folder.is_dir():
+            raise BadInputError(folder, "folder does not exist")
+    images = _by_stem(images_dir, "error", [])
+    maps = _by_stem(maps_dir, "error", [])
+    return [(stem, images[stem], maps[stem]) for stem in sorted(images) if stem in maps]
+
+
+def read_pair(image: Path, saliency: Path) -> tuple[np.ndarray, np.ndarray]:
+    """An image as uint8 (H, W, 3) RGB and its map as uint8 (H, W), both at the file's size."""
+    try:
+        with Image.open(image) as img:
+            rgb = img.convert("RGB")
+    except Exception as exc:  # PIL raises many types for foreign or damaged files
+        raise BadInputError(image, f"unreadable image ({type(exc).__name__}: {exc})") from exc
+    return np.array(rgb), np.array(_read_map(saliency, rgb.size))

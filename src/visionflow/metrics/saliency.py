@@ -108,6 +108,12 @@ def kl(pred: Tensor, target: Tensor) -> Tensor:
     return (t * (t.log() - p.log())).sum(1)
 
 
+def map_metrics(pred: Tensor, target: Tensor) -> dict[str, Tensor]:
+    """The metrics of any two maps by name (nss, cc, sim, kl), each a (B,) tensor; unlike BCE
+    they take post-processed predictions of any range."""
+    return {metric.__name__: metric(pred, target) for metric in (nss, cc, sim, kl)}
+
+
 def all_metrics(pred: Tensor, target: Tensor) -> dict[str, Tensor]:
     """Every metric above by name (bce, nss, cc, sim, kl), each a (B,) tensor."""
-    return {metric.__name__: metric(pred, target) for metric in (bce, nss, cc, sim, kl)}
+    return {"bce": bce(pred, target)} | map_metrics(pred, target)

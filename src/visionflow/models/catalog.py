@@ -27,3 +27,8 @@ DETECTION_BACKBONES = (*RESNET_BACKBONES, LIGHT_BACKBONE, RETINANET)
 CORNET_MODELS = ("Z", "R", "RT", "S", "S100")
 CORNET_RECURRENT = ("R", "RT")
 CORNET_FEEDBACK = "S100"
+
+# Saliency (kdsalbox): the hypernetwork types (models/hypernet.py) and the decoder's
+# activations (models/saliency_net.py), by the config's names.
+SALIENCY_HYPERNETWORKS = ("chunked", "simple", "single_layer")
+SALIENCY_ACTIVATIONS = ("relu", "relu6", "leaky_relu")

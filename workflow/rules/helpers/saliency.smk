@@ -3,6 +3,7 @@ import copy
 import itertools
 
 from visionflow.experiments.saliency import STAGES as SALIENCY_STAGES
+from visionflow.experiments.saliency import weights_file
 
 PREPARED_SALIENCY = "data/prepared/saliency"
 SALIENCY_STORE = [
@@ -50,32 +51,56 @@ def saliency_export(point, stage):
 
 
 def get_saliency_stage_inputs(wildcards):
-    """The store, the previous kept stage's export and, for pretrain_weights, the weights."""
+    """The store, the previous kept stage's export (for the first, `load_model` if given)
+    and, for pretrain_weights, each trained task's main-network weights."""
     inputs = {"store": SALIENCY_STORE}
     stages = saliency_stages()
     position = stages.index(wildcards.saliency_stage)
     if position:
         inputs["previous"] = saliency_export(wildcards.point, stages[position - 1])
+    elif config["saliency"]["load_model"]:
+        inputs["previous"] = config["saliency"]["load_model"]
     if wildcards.saliency_stage == "pretrain_weights":
-        weights = config["saliency"]["weights_dir"]
+        section = config["saliency"]
+        tasks = section["pretrain_weights"]["tasks"] or section["tasks"]
         inputs["weights"] = [
-            f"{weights}/{task}.pt" for task in config["saliency"]["tasks"]
+            weights_file(section["weights_dir"], task) for task in tasks
         ]
     return inputs
 
 
 def get_saliency_final(wildcards):
-    """The export of the point's last kept training stage."""
-    return saliency_export(wildcards.point, saliency_stages()[-1])
+    """The export of the point's last kept training stage (`load_model` if none is kept)."""
+    stages = saliency_stages()
+    if not stages:
+        return config["saliency"]["load_model"]
+    return saliency_export(wildcards.point, stages[-1])
 
 
 def get_saliency_settings(wildcards):
     """JSON of everything one stage of one grid point computes from."""
     section = saliency_config(wildcards.point)
     stage = wildcards.saliency_stage
-    settings = {key: section[key] for key in ("tasks", "model", "workers", "wandb")}
+    keys = ("tasks", "model", "preprocess", "workers", "wandb")
+    settings = {key: section[key] for key in keys}
     settings |= {stage: section[stage]} | shared_settings()
     return json.dumps(settings, sort_keys=True)
+
+
+def saliency_processing(point):
+    """JSON of the point's pre- and post-processing options."""
+    section = saliency_config(point)
+    return json.dumps(
+        {k: section[k] for k in ("preprocess", "postprocess")}, sort_keys=True
+    )
+
+
+def saliency_run_images():
+    """The folder `run` maps: `saliency.run.images`, else images/run/ of split folders, else
+    the raw images."""
+    images = Path(config["saliency"]["root"]) / "images"
+    default = images / "run" if (images / "run").is_dir() else images
+    return config["saliency"]["run"]["images"] or str(default)
 
 
 def get_saliency_run_input(wildcards):
@@ -83,9 +108,19 @@ def get_saliency_run_input(wildcards):
     return config["saliency"]["run"]["images"] or config["saliency"]["root"]
 
 
-def saliency_run_images():
-    """The folder `run` maps: `saliency.run.images`, or the raw images by default."""
-    return config["saliency"]["run"]["images"] or f"{config['saliency']['root']}/images"
+def get_saliency_eval_inputs(wildcards):
+    """The point's final export and every evaluation set's folder."""
+    sets = [entry["root"] for entry in config["saliency"]["eval"]["sets"]]
+    return {"export": get_saliency_final(wildcards), "sets": sets}
+
+
+def saliency_eval_settings():
+    """JSON of the evaluation sets (group filled in), their tasks and table1's columns."""
+    section = config["saliency"]["eval"]
+    sets = [{"group": "sets"} | entry for entry in section["sets"]]
+    return json.dumps(
+        {"sets": sets, "tasks": section["tasks"], "table1": section["table1"]}
+    )
 
 
 def saliency_outputs():
@@ -94,4 +129,6 @@ def saliency_outputs():
     for point in get_saliency_points():
         outputs += [f"results/saliency/{point}/test/metrics.png"]
         outputs += [f"results/saliency/{point}/run.png"]
+        if config["saliency"]["eval"]["sets"]:
+            outputs += [f"results/saliency/{point}/eval"]
     return outputs

@@ -1,5 +1,5 @@
 """`visionflow saliency <verb>`: prepare the store, train the hypernetwork stage by stage, test,
-run on new images, summarize the grid, import the original's config."""
+run on new images, score evaluation sets, summarize the grid, import the original's config."""
 
 from __future__ import annotations
 
@@ -10,6 +10,21 @@ from visionflow.cli import common
 from visionflow.experiments.saliency import STAGES
 
 STORE = "prepared saliency store"
+PROCESSING = "JSON: {preprocess: {...}, postprocess: {...}} (the original's options)"
+
+
+def weights_by_task(paths: list[Path], tasks: list[str]) -> dict[str, str]:
+    """pretrain_weights' files by task: each file stem names a task, case aside (the
+    original's students are `<TASK>/exported/<task lower>.pth`)."""
+    from visionflow.io import BadInputError
+
+    by_name = {task.lower(): task for task in tasks}
+    found = {}
+    for path in paths:
+        if path.stem.lower() not in by_name:
+            raise BadInputError(path, f"the file name names none of the tasks {tasks}")
+        found[by_name[path.stem.lower()]] = str(path)
+    return found
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -29,16 +44,21 @@ def _prepare(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from visionflow.experiments.saliency.training import train
 
-    weights = {Path(path).stem: str(path) for path in args.weights} if args.weights else None
+    weights = weights_by_task(args.weights, args.settings["tasks"]) if args.weights else None
     train(args.data, args.run_dir, args.settings, args.stage, args.previous, weights)
 
 
 def _test(args: argparse.Namespace) -> None:
     from visionflow.experiments.saliency.evaluation import evaluate
     from visionflow.experiments.saliency.figures import plot_saliency_metrics
+    from visionflow.io import write_table
 
-    table = evaluate(args.export, args.data, args.split, args.batch_size)
+    table, images = evaluate(
+        args.export, args.data, args.split, args.batch_size, args.tasks, args.processing
+    )
     plot_saliency_metrics(table, args.figure, title=f"{args.name}: {args.split} split")
+    if args.per_image:
+        write_table(args.per_image, images)
     common.emit_table(table, args.out)
 
 
@@ -47,7 +67,7 @@ def _run(args: argparse.Namespace) -> None:
     from visionflow.experiments.saliency.figures import plot_saliency_grid
 
     names, images = read_images(args.images, tuple(args.size))
-    maps = run_maps(args.export, images)
+    maps = run_maps(args.export, images, args.tasks, args.processing.get("postprocess"))
     save_maps(args.out, names, maps)
     shown = slice(0, args.shown)
     plot_saliency_grid(
@@ -56,6 +76,28 @@ def _run(args: argparse.Namespace) -> None:
         {task: m[shown] for task, m in maps.items()},
         args.figure,
     )
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from visionflow.experiments.saliency.evaluation import evaluate_sets
+    from visionflow.experiments.saliency.tables import table1, table2
+    from visionflow.io import BadInputError, atomic_directory, write_table, write_text
+
+    sets = args.settings["sets"]
+    if not sets:
+        raise BadInputError("saliency.eval.sets", "no evaluation set given")
+    results = evaluate_sets(args.export, sets, args.settings["tasks"], args.processing)
+    tasks = list(results[sets[0]["name"]]["Model"])
+    groups: dict[str, list[str]] = {}
+    for entry in sets:
+        groups.setdefault(entry["group"], []).append(entry["name"])
+    with atomic_directory(args.out) as staging:
+        for name, table in results.items():
+            write_table(staging / f"{name}.csv", table)
+        columns = args.settings["table1"] or [entry["name"] for entry in sets[:2]]
+        write_text(staging / "table1.tex", table1(results, columns, tasks))
+        write_text(staging / "table2.tex", table2(results, groups, tasks))
+    print(f"wrote {len(results)} evaluation sets and table1.tex, table2.tex to {args.out}")
 
 
 def _summarize(args: argparse.Namespace) -> None:
@@ -81,6 +123,16 @@ def _import_config(args: argparse.Namespace) -> None:
     from visionflow.experiments.saliency.importer import import_config
 
     common.emit_yaml({"saliency": import_config(args.config, args.grid)}, args.out)
+
+
+def _add_tasks(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tasks", type=common.json_value, default=None, help="JSON list of tasks (default all)"
+    )
+
+
+def _add_settings(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--settings", type=common.json_object, required=True, help=f"JSON: {what}")
 
 
 def _add_size(parser: argparse.ArgumentParser, what: str) -> None:
@@ -114,12 +166,7 @@ def register(areas: common.Areas) -> None:
     p.add_argument("stage", choices=STAGES)
     common.add_data(p, STORE)
     p.add_argument("--run-dir", type=Path, required=True)
-    p.add_argument(
-        "--settings",
-        type=common.json_object,
-        required=True,
-        help="JSON: tasks, model, seed, the stage's",
-    )
+    _add_settings(p, "tasks, model, seed, the stage's")
     p.add_argument("--previous", type=Path, help="the previous stage's export.pt")
     p.add_argument("--weights", type=Path, nargs="+", help="pretrain_weights: <task>.pt files")
     p = common.add_verb(verbs, "test", _test, "BCE/NSS/CC/SIM/KL per task of an export")
@@ -128,7 +175,10 @@ def register(areas: common.Areas) -> None:
     p.add_argument("--split", default="test", help="split of the store (default test)")
     p.add_argument("--batch-size", type=int, default=8, help="batch size (default 8)")
     p.add_argument("--name", default="saliency", help="for the figure title")
+    _add_tasks(p)
+    p.add_argument("--processing", type=common.json_object, default={}, help=PROCESSING)
     p.add_argument("--out", type=Path, required=True, help="CSV to write")
+    p.add_argument("--per-image", type=Path, help="also write the metrics of every image here")
     p.add_argument("--figure", type=Path, required=True)
     p = common.add_verb(verbs, "run", _run, "saliency maps of a folder of images for every task")
     p.add_argument("--export", type=Path, required=True)
@@ -137,6 +187,13 @@ def register(areas: common.Areas) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder: <task>/<image>.png")
     p.add_argument("--figure", type=Path, required=True)
     p.add_argument("--shown", type=int, default=6, help="images in the figure (default 6)")
+    _add_tasks(p)
+    p.add_argument("--processing", type=common.json_object, default={}, help=PROCESSING)
+    p = common.add_verb(verbs, "eval", _eval, "CC and KL of evaluation sets, and LaTeX tables")
+    p.add_argument("--export", type=Path, required=True)
+    _add_settings(p, "sets [{name, group, root}], tasks (null: all), table1 (set names)")
+    p.add_argument("--processing", type=common.json_object, default={}, help=PROCESSING)
+    p.add_argument("--out", type=Path, required=True, help="folder: <set>.csv, table1/2.tex")
     p = common.add_verb(verbs, "summarize", _summarize, "grid points side by side")
     p.add_argument("tables", type=Path, nargs="+", help="each point's test metrics.csv")
     p.add_argument(

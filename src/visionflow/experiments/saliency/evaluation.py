@@ -1,5 +1,6 @@
-"""The saliency experiment's test and run stages (metrics per task, maps of new images), the
-grid points side by side, and per-task main-network weights of an export."""
+"""The saliency experiment's test, run and evaluation-set stages (metrics per task and per
+image, maps of new images, CC and KL of raw folders), the grid points side by side, and
+per-task main-network weights of an export."""
 
 from __future__ import annotations
 
@@ -11,39 +12,132 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from torch import Tensor
 from tqdm import tqdm
 
-from visionflow.data.saliency import PackedSaliency
+from visionflow.data.saliency import PackedSaliency, labelled_images, read_pair
+from visionflow.data.saliency_processing import MapProcessing
 from visionflow.experiments.saliency.training import load
 from visionflow.io import BadInputError, atomic_directory
-from visionflow.metrics.saliency import METRICS, all_metrics
+from visionflow.metrics.saliency import METRICS, bce, map_metrics
+from visionflow.models.hypernet import HyperNetwork
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+SET_COLUMNS = ["Model", "CC_mean", "CC_std", "KL_mean", "KL_std", "images"]
+
+
+def _processed(maps: Tensor, processing: MapProcessing) -> Tensor:
+    """Each (H, W) map of a batch through `processing` (float64 unless it is the identity)."""
+    if processing.identity:
+        return maps
+    return torch.stack([torch.as_tensor(processing(m.numpy())) for m in maps])
+
+
+def _scores(pred: Tensor, target: Tensor, postprocess: MapProcessing) -> dict[str, Tensor]:
+    """BCE of the predicted probabilities, NSS/CC/SIM/KL of the post-processed prediction,
+    each against the (pre-processed) target, per image (the original's tester)."""
+    return {"bce": bce(pred, target)} | map_metrics(_processed(pred, postprocess), target)
+
+
+def _task_ids(settings: dict[str, Any], tasks: Sequence[str] | None) -> dict[str, int]:
+    """{task: model task id} of `tasks` (all the export's when None)."""
+    chosen = list(tasks or settings["tasks"])
+    unknown = [task for task in chosen if task not in settings["tasks"]]
+    if unknown:
+        raise BadInputError("tasks", f"{unknown} are not tasks of the export ({settings['tasks']})")
+    return {task: settings["tasks"].index(task) for task in chosen}
 
 
 @torch.no_grad()
-def evaluate(export: Path, data_dir: Path, split: str, batch_size: int) -> pd.DataFrame:
-    """Mean BCE, NSS, CC, SIM and KL per task over the split's images that have its map.
+def evaluate(
+    export: Path,
+    data_dir: Path,
+    split: str,
+    batch_size: int,
+    tasks: Sequence[str] | None = None,
+    processing: dict[str, dict[str, Any]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean BCE, NSS, CC, SIM and KL per task over the split's images that have its map, and
+    the same per image (task, image, metrics).
 
-    NSS is undefined for a map with no pixel above 0.5; those images are left out of its mean.
+    `processing` may hold `preprocess` (applied to the maps) and `postprocess` (to the
+    predictions before all metrics but BCE). NSS is undefined for a map with no pixel above
+    0.5; those images are left out of its mean.
     """
     model, settings = load(export)
     model.eval()
-    store = PackedSaliency(data_dir, split, settings["tasks"])
-    rows = []
-    for task_id, task in enumerate(store.tasks):
-        have = np.flatnonzero(store.has[:, task_id])
-        scores: dict[str, list[torch.Tensor]] = {name: [] for name in METRICS}
+    pre, post = (
+        MapProcessing((processing or {}).get(key, {})) for key in ("preprocess", "postprocess")
+    )
+    ids = _task_ids(settings, tasks)
+    store = PackedSaliency(data_dir, split, list(ids))
+    if not len(store):
+        raise BadInputError(data_dir / "manifest.parquet", f"the store's {split} split is empty")
+    rows, images = [], []
+    for column, (task, task_id) in enumerate(ids.items()):
+        have = np.flatnonzero(store.has[:, column])
+        scores: dict[str, list[Tensor]] = {name: [] for name in METRICS}
         for start in tqdm(range(0, len(have), batch_size), desc=f"test {task}", unit="batch"):
             samples = [store[int(i)] for i in have[start : start + batch_size]]
-            images = torch.stack([image for image, _, _ in samples])
-            target = torch.stack([maps[task] for _, maps, _ in samples]).float() / 255
-            pred = torch.sigmoid(model(task_id, images)).squeeze(1)
-            for name, values in all_metrics(pred, target).items():
+            batch = torch.stack([image for image, _, _ in samples])
+            target = _processed(torch.stack([maps[task] for _, maps, _ in samples]) / 255, pre)
+            pred = torch.sigmoid(model(task_id, batch)).squeeze(1)
+            for name, values in _scores(pred, target, post).items():
                 scores[name].append(values)
-        means = {name: float(np.nanmean(torch.cat(v).numpy())) for name, v in scores.items()}
-        rows.append({"task": task, "images": len(have), **means})
-    return pd.DataFrame(rows)
+        values = {name: torch.cat(v).numpy() for name, v in scores.items()}
+        rows.append(
+            {"task": task, "images": len(have)}
+            | {n: float(np.nanmean(v)) for n, v in values.items()}
+        )
+        names = [store.names[int(i)] for i in have]
+        images.append(pd.DataFrame({"task": task, "image": names} | values))
+    return pd.DataFrame(rows), pd.concat(images, ignore_index=True)
+
+
+@torch.no_grad()
+def evaluate_set(
+    model: HyperNetwork,
+    task_ids: dict[str, int],
+    root: Path,
+    processing: dict[str, dict[str, Any]],
+) -> pd.DataFrame:
+    """The original's TesterFinal on one raw folder (`images/`, `saliencies/<task>/`): every
+    image with the task's map at its own size, one at a time; CC and KL of the post-processed
+    prediction against the pre-processed map, mean and population std (NaN left out)."""
+    pre, post = (MapProcessing(processing.get(key, {})) for key in ("preprocess", "postprocess"))
+    rows = []
+    for task, task_id in task_ids.items():
+        found = labelled_images(root, task)
+        values: dict[str, list[float]] = {"cc": [], "kl": []}
+        for _, image_path, map_path in tqdm(found, desc=f"{root.name} {task}", unit="img"):
+            image, saliency = read_pair(image_path, map_path)
+            target = _processed(torch.from_numpy(saliency)[None] / 255, pre)
+            pred = torch.sigmoid(model(task_id, torch.from_numpy(image).permute(2, 0, 1)[None]))
+            scores = map_metrics(_processed(pred[:, 0], post), target)
+            for name in values:
+                values[name].append(float(scores[name][0]))
+        cc, kl = np.asarray(values["cc"]), np.asarray(values["kl"])
+        stats = (
+            [np.nanmean(cc), np.nanstd(cc), np.nanmean(kl), np.nanstd(kl)]
+            if found
+            else [np.nan] * 4
+        )
+        rows.append([task, *stats, len(found)])
+    return pd.DataFrame(rows, columns=SET_COLUMNS)
+
+
+def evaluate_sets(
+    export: Path,
+    sets: Sequence[dict[str, str]],
+    tasks: Sequence[str] | None,
+    processing: dict[str, dict[str, Any]],
+) -> dict[str, pd.DataFrame]:
+    """`evaluate_set` of each evaluation set ({name, root, ...}) by name, for `tasks` (all the
+    export's when None)."""
+    model, settings = load(export)
+    model.eval()
+    ids = _task_ids(settings, tasks)
+    return {s["name"]: evaluate_set(model, ids, Path(s["root"]), processing) for s in sets}
 
 
 def read_images(folder: Path, size: tuple[int, int]) -> tuple[list[str], torch.Tensor]:
@@ -63,14 +157,23 @@ def read_images(folder: Path, size: tuple[int, int]) -> tuple[list[str], torch.T
 
 
 @torch.no_grad()
-def run_maps(export: Path, images: torch.Tensor) -> dict[str, np.ndarray]:
-    """Each task's saliency maps of `images` as uint8 (N, H, W)."""
+def run_maps(
+    export: Path,
+    images: torch.Tensor,
+    tasks: Sequence[str] | None = None,
+    postprocess: dict[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Each task's saliency maps of `images`, one image at a time as the original's runner
+    (with `use_eval_mode` off, BatchNorm sees that image alone), post-processed, clipped to
+    [0, 1] and as uint8 (N, H, W)."""
     model, settings = load(export)
     model.eval()
-    return {
-        task: (torch.sigmoid(model(task_id, images)).squeeze(1) * 255).round().byte().numpy()
-        for task_id, task in enumerate(tqdm(settings["tasks"], desc="run", unit="task"))
-    }
+    post = MapProcessing(postprocess or {})
+    maps = {}
+    for task, task_id in tqdm(_task_ids(settings, tasks).items(), desc="run", unit="task"):
+        pred = torch.cat([torch.sigmoid(model(task_id, image[None])) for image in images])
+        maps[task] = (_processed(pred.squeeze(1), post).clamp(0, 1) * 255).round().byte().numpy()
+    return maps
 
 
 def summarize(tables: Sequence[Path], grid: Sequence[dict[str, Any]]) -> pd.DataFrame:

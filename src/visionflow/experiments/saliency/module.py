@@ -1,8 +1,9 @@
-"""The saliency stages' LightningModules and callbacks: BCE of maps per task, regression onto
-given weights, the frozen encoder, maps to TensorBoard."""
+"""The saliency stages' LightningModules and callbacks: a loss of maps per task, regression onto
+given weights, the freezing schedules, maps to TensorBoard."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -13,20 +14,23 @@ from torch import Tensor
 
 from visionflow.engine.module import MetricModule
 
+Loss = Callable[[Tensor, Tensor], Tensor]
+# The original's BCELoss, L1Loss, MSELoss and HuberLoss (torch defaults: mean, delta 1).
+REGRESSION: dict[str, Loss] = {"l1": F.l1_loss, "mse": F.mse_loss, "huber": F.huber_loss}
 
-class SaliencyModule(MetricModule):
-    """BCE of the predicted map, one task per batch; Adam over every parameter so that
-    freezing callbacks can switch parts on and off. The original's LrDecay action is an
-    epoch schedule: the rate is multiplied by `lr_decay` at each of `decay_epochs` (0-based)."""
 
-    def forward(self, task: Tensor, x: Tensor) -> Tensor:
-        return self.model(task, x)
+def map_loss(name: str, logits: Tensor, target: Tensor) -> Tensor:
+    """The stage's loss of predicted maps: BCE on logits (deviation 5), the regression losses
+    on the sigmoid probabilities the original's model outputs."""
+    if name == "bce":
+        return F.binary_cross_entropy_with_logits(logits, target)
+    return REGRESSION[name](torch.sigmoid(logits), target)
 
-    def compute(self, batch: Any) -> tuple[Tensor, dict[str, Tensor], int]:
-        task, images, target = batch
-        logits = self(task, images)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), target)
-        return loss, {}, len(images)
+
+class _Adam(MetricModule):
+    """Adam over every parameter (freezing callbacks switch parts on and off). The original's
+    LrDecay action is an epoch schedule: the rate is multiplied by `lr_decay` at each of
+    `decay_epochs` (0-based)."""
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
@@ -40,28 +44,44 @@ class SaliencyModule(MetricModule):
         }
 
 
-class WeightsRegression(MetricModule):
-    """pretrain_weights: the hypernetwork's output for each task regressed (MSE) onto given
-    per-task weights of the main network."""
+class SaliencyModule(_Adam):
+    """The stage's loss (`loss`) of the predicted map, one task per batch."""
+
+    def forward(self, task: Tensor, x: Tensor) -> Tensor:
+        return self.model(task, x)
+
+    def compute(self, batch: Any) -> tuple[Tensor, dict[str, Tensor], int]:
+        task, images, target = batch
+        loss = map_loss(self.hparams.loss, self(task, images).float(), target)
+        return loss, {}, len(images)
+
+
+class WeightsRegression(_Adam):
+    """pretrain_weights: the hypernetwork's output for each task regressed (`loss`, the
+    original's MSELoss by default) onto given per-task weights of the main network."""
 
     def compute(self, batch: Any) -> tuple[Tensor, dict[str, Tensor], int]:
         tasks, targets = batch
         outputs = torch.stack([self.model.flat_weights(int(t)) for t in tasks])
-        return F.mse_loss(outputs, targets), {}, len(tasks)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return REGRESSION[self.hparams.loss](outputs, targets), {}, len(tasks)
 
 
-class FreezeShared(L.Callback):
-    """The original's FreezeEncoder: shared parameters under `prefix` frozen for the first
-    `epochs` epochs. Decided from the epoch alone, so a resumed run agrees."""
+class Freezing(L.Callback):
+    """The original's FreezeEncoder and FreezeHNETShared: the shared encoder frozen for the
+    first `encoder_epochs` epochs, everything but the task parameters for the first
+    `shared_epochs`. Decided from the epoch alone, so a resumed run agrees."""
 
-    def __init__(self, prefix: str, epochs: int) -> None:
-        self.prefix, self.epochs = prefix, epochs
+    def __init__(self, encoder_epochs: int, shared_epochs: int) -> None:
+        self.encoder_epochs, self.shared_epochs = encoder_epochs, shared_epochs
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.model.freeze_shared(self.prefix, trainer.current_epoch < self.epochs)
+        model, epoch = pl_module.model, trainer.current_epoch
+        model.freeze_for_catchup(epoch < self.shared_epochs)
+        if epoch < self.encoder_epochs and model.shared_parameters("encoder"):
+            model.freeze_shared("encoder")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pl_module.model.freeze_for_catchup(False)
 
 
 class MapsToTensorBoard(L.Callback):

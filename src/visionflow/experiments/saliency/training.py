@@ -9,43 +9,53 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import pandas as pd
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, WandbLogger
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
+from visionflow.data.saliency_processing import MapProcessing
 from visionflow.engine import recipe
 from visionflow.experiments.saliency import STAGES
 from visionflow.experiments.saliency.data import MultitaskData
 from visionflow.experiments.saliency.module import (
-    FreezeShared,
+    Freezing,
     MapsToTensorBoard,
     SaliencyModule,
     WeightsRegression,
 )
-from visionflow.io import BadInputError, safe_torch_load, save_torch, sha256_file
-from visionflow.models.hypernet import HyperNetwork
-from visionflow.models.saliency_net import SaliencyNet, load_imagenet_encoder
+from visionflow.io import (
+    BadInputError,
+    copy_file,
+    safe_torch_load,
+    save_torch,
+    sha256_file,
+    write_table,
+)
+from visionflow.models.hypernet import HYPERNETWORKS, HyperNetwork
+from visionflow.models.saliency_net import SaliencyNet, from_student, load_imagenet_encoder
+
+# What exports written before these model settings existed were built with.
+LEGACY_MODEL = {"decoder_activation": "relu", "use_eval_mode": True}
+LEGACY_HNET = {"type": "chunked"}
 
 
 def build_model(model: dict[str, Any], tasks: int, imagenet: bool = True) -> HyperNetwork:
     """The hypernetwork and main network a `model` config section describes; the encoder
     gets the ImageNet weights of `model.weights` unless `imagenet` is off (trained weights
     follow)."""
-    net = SaliencyNet(model["encoder_cutoff"], model["decoder_channels"])
+    net = SaliencyNet(
+        model["encoder_cutoff"],
+        model["decoder_channels"],
+        model["decoder_activation"],
+        model["use_eval_mode"],
+    )
     if imagenet:
         load_imagenet_encoder(net.encoder, model.get("weights"))
-    hnet = model["hnet"]
-    return HyperNetwork(
-        net,
-        model["generated"],
-        tasks,
-        hnet["task_embedding"],
-        hnet["chunk_size"],
-        hnet["chunk_embedding"],
-        hnet["hidden"],
-    )
+    kind = HYPERNETWORKS[model["hnet"]["type"]]
+    return kind(net, model["generated"], tasks, **{k: model["hnet"][k] for k in kind.settings})
 
 
 def save_export(path: Path, model: nn.Module, settings: dict[str, Any]) -> None:
@@ -59,9 +69,24 @@ def load(path: str | Path) -> tuple[HyperNetwork, dict[str, Any]]:
     if not {"state_dict", "settings"} <= set(export):
         raise BadInputError(path, "not a saliency stage export (state_dict and settings)")
     settings = export["settings"]
-    model = build_model(settings["model"], len(settings["tasks"]), imagenet=False)
-    model.load_state_dict(export["state_dict"])
-    return model, settings
+    model = LEGACY_MODEL | settings["model"]
+    settings["model"] = model | {"hnet": LEGACY_HNET | model["hnet"]}
+    net = build_model(settings["model"], len(settings["tasks"]), imagenet=False)
+    net.load_state_dict(export["state_dict"])
+    return net, settings
+
+
+def stage_tasks(settings: dict[str, Any], stage: str) -> list[str]:
+    """The tasks a stage trains: pretrain_one_task's `task`, else the stage's `tasks` (all
+    the model's tasks when unset); each must be one of the model's `tasks`."""
+    own = settings[stage]
+    trained = (
+        [own["task"]] if stage == "pretrain_one_task" else own.get("tasks") or settings["tasks"]
+    )
+    unknown = [task for task in trained if task not in settings["tasks"]]
+    if unknown:
+        raise BadInputError(f"saliency.{stage}", f"tasks {unknown} are not in saliency.tasks")
+    return list(trained)
 
 
 def wandb_logger(run_dir: Path, wandb: dict[str, Any] | None) -> list[Logger]:
@@ -82,9 +107,14 @@ def wandb_logger(run_dir: Path, wandb: dict[str, Any] | None) -> list[Logger]:
     ]
 
 
+class PeriodicCheckpoint(ModelCheckpoint):
+    """A checkpoint kept every `every_n_epochs` epochs (the original's auto_checkpoint_steps);
+    its own class keeps its state apart from the run's `last` checkpoint at every epoch."""
+
+
 def periodic_checkpoints(run_dir: Path, every: int) -> ModelCheckpoint:
-    """A checkpoint kept every `every` epochs (the original's auto_checkpoint_steps)."""
-    return ModelCheckpoint(
+    """A checkpoint kept every `every` epochs as checkpoints/epoch<NNN>.ckpt (0-based)."""
+    return PeriodicCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="epoch{epoch:03d}",
         every_n_epochs=every,
@@ -95,17 +125,42 @@ def periodic_checkpoints(run_dir: Path, every: int) -> ModelCheckpoint:
     )
 
 
+def _main_network_weights(path: str) -> dict[str, Tensor]:
+    """A main-network state dict: an export of `visionflow saliency export-weights` or a
+    KDSalBox student (`{"student_model": ...}`, renamed to this network's names)."""
+    state = safe_torch_load(path)
+    if not isinstance(state, dict):
+        raise BadInputError(path, f"expected a state dict, found {type(state).__name__}")
+    if "student_model" in state:
+        return from_student(state["student_model"])
+    return state.get("state_dict", state)
+
+
 def _weights_targets(model: HyperNetwork, paths: dict[str, str], tasks: Sequence[str]) -> Tensor:
-    """Each task's given main-network weights, flattened in the hypernetwork's output order."""
+    """Each task's given main-network weights, flattened in the hypernetwork's output order
+    (their BatchNorm running statistics are not used, as in the original)."""
     rows = []
     for task in tasks:
-        state = safe_torch_load(paths[task])
-        state = state.get("state_dict", state)
+        state = _main_network_weights(paths[task])
         missing = [n for n in model.generated_shapes if n not in state]
         if missing:
             raise BadInputError(paths[task], f"lacks generated parameters {missing[:3]}")
+        for name, shape in model.generated_shapes.items():
+            if not torch.is_tensor(state[name]) or state[name].shape != shape:
+                found = getattr(state[name], "shape", type(state[name]).__name__)
+                raise BadInputError(
+                    paths[task], f"{name} should have shape {tuple(shape)}, found {found}"
+                )
         rows.append(torch.cat([state[n].reshape(-1).float() for n in model.generated_shapes]))
     return torch.stack(rows)
+
+
+def _frozen_epochs(stage: str, own: dict[str, Any]) -> int:
+    """Epochs in which only the task parameters train: all but the last in catch-up (the
+    original's FreezeHNETShared(epochs - 1)), `freeze_hnet_shared_epochs` in generalization."""
+    if stage == "train_catchup":
+        return own["epochs"] - 1
+    return own.get("freeze_hnet_shared_epochs", 0)
 
 
 def train(
@@ -117,16 +172,39 @@ def train(
     task_weights: dict[str, str] | None = None,
 ) -> Path:
     """Run one training stage on the prepared store into `run_dir` (resumable) and write its
-    export.pt.
+    export.pt (and, for train_generalization_task, one metrics.csv of all its tasks).
 
-    `settings`: `tasks` (all the model serves), `model`, `seed` and the stage's own section
-    under `stage` (epochs, lr, ...). The model starts from `previous`'s export, or fresh;
-    pretrain_weights regresses it onto the per-task main-network weights `task_weights`.
+    `settings`: `tasks` (all the model serves), `model`, `seed`, optionally `preprocess`, and
+    the stage's own section under `stage` (epochs, lr, ...). The model starts from
+    `previous`'s export, or fresh; pretrain_weights regresses it onto the per-task
+    main-network weights `task_weights`. train_generalization_task trains its tasks one after
+    another, each in `run_dir/<task>` from the model the one before left.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; training stages are {', '.join(STAGES)}")
-    own = settings[stage]
-    tasks = settings["tasks"]
+    trained = stage_tasks(settings, stage)
+    if stage != "train_generalization_task":
+        return _fit(data_dir, run_dir, settings, stage, trained, previous, task_weights)
+    tables = []
+    for task in trained:
+        previous = _fit(data_dir, run_dir / task, settings, stage, [task], previous, None)
+        tables.append(pd.read_csv(run_dir / task / "metrics.csv").assign(task=task))
+    write_table(run_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
+    copy_file(previous, run_dir / "export.pt")
+    return run_dir / "export.pt"
+
+
+def _fit(
+    data_dir: Path,
+    run_dir: Path,
+    settings: dict[str, Any],
+    stage: str,
+    trained: list[str],
+    previous: Path | None,
+    task_weights: dict[str, str] | None,
+) -> Path:
+    """One Lightning run of `stage` on the `trained` tasks; returns its export."""
+    own, tasks = settings[stage], settings["tasks"]
     # Everything the stage computes from, its inputs by digest: a run with other settings or
     # a retrained predecessor starts fresh instead of resuming stale state.
     inputs = {"previous": previous and sha256_file(previous)}
@@ -134,12 +212,16 @@ def train(
     hparams = {
         "stage": stage,
         "tasks": tasks,
+        "trained": trained,
         "model": settings["model"],
+        "preprocess": settings.get("preprocess", {}),
         "seed": settings["seed"],
         "inputs": inputs,
         "lr_decay": 1.0,
         "decay_epochs": [],
+        "loss": "mse" if stage == "pretrain_weights" else "bce",
     } | own
+    ids = [tasks.index(task) for task in trained]
     models: list[HyperNetwork] = []
 
     def build(hparams: dict[str, Any]) -> recipe.Training:
@@ -152,41 +234,26 @@ def train(
         models.append(model)
         loggers = wandb_logger(run_dir, settings.get("wandb"))
         if stage == "pretrain_weights":
-            targets = _weights_targets(model, task_weights or {}, tasks)
-            pairs = TensorDataset(torch.arange(len(tasks)), targets)
-            datamodule = L.LightningDataModule.from_datasets(pairs, pairs, batch_size=len(tasks))
-            return recipe.Training(
-                WeightsRegression(model, hparams),
-                datamodule,
-                own["epochs"],
-                ("loss",),
-                "loss",
-                "min",
-                loggers=loggers,
+            targets = _weights_targets(model, task_weights or {}, trained)
+            pairs = TensorDataset(torch.tensor(ids), targets)
+            batch = own.get("batch_size", 1)
+            datamodule = L.LightningDataModule.from_datasets(pairs, pairs, batch_size=batch)
+            module: L.LightningModule = WeightsRegression(model, hparams)
+            callbacks: list[L.Callback] = []
+        else:
+            preprocess = MapProcessing(hparams["preprocess"])
+            data_stage = own | {"workers": settings.get("workers", 0)}
+            datamodule = MultitaskData(
+                data_dir, trained, ids, data_stage, settings["seed"], preprocess
             )
-        trained = [own["task"]] if stage == "pretrain_one_task" else tasks
-        if not set(trained) <= set(tasks):
-            raise ValueError(f"{stage}: task {own['task']!r} is not one of {tasks}")
-        data_stage = own | {"workers": settings.get("workers", 0)}
-        ids = [tasks.index(task) for task in trained]
-        datamodule = MultitaskData(data_dir, trained, ids, data_stage, settings["seed"])
-        callbacks: list[L.Callback] = []
-        if stage == "train_catchup":
-            model.freeze_for_catchup()
-        elif own.get("freeze_encoder_epochs") and model.shared_parameters("encoder"):
-            callbacks.append(FreezeShared("encoder", own["freeze_encoder_epochs"]))
+            module = SaliencyModule(model, hparams)
+            encoder, shared = own.get("freeze_encoder_epochs", 0), _frozen_epochs(stage, own)
+            callbacks = [Freezing(encoder, shared)] if encoder or shared else []
+            callbacks.append(MapsToTensorBoard())
         if own.get("checkpoint_every"):
             callbacks.append(periodic_checkpoints(run_dir, own["checkpoint_every"]))
-        callbacks.append(MapsToTensorBoard())
         return recipe.Training(
-            SaliencyModule(model, hparams),
-            datamodule,
-            own["epochs"],
-            ("loss",),
-            "loss",
-            "min",
-            callbacks,
-            loggers,
+            module, datamodule, own["epochs"], ("loss",), "loss", "min", callbacks, loggers
         )
 
     recipe.train(run_dir, settings, build, hparams=hparams)
