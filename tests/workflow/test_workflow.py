@@ -86,12 +86,21 @@ def test_slr_queue_is_one_gpu_job_per_entry(tmp_path):
     assert sum("gpu=1" in line for line in resources) == 4  # two train and two test jobs
 
 
-def test_schema_rejects_bad_config_readably(tmp_path):
-    workdir = workflow_copy(tmp_path, cornet={"lr": "fast"})
-    result = snakemake(workdir, "-n", check=False)
-    assert result.returncode != 0
-    message = result.stdout + result.stderr
-    assert "config/config.yaml: cornet.lr: expected number, got 'fast'" in message
+def test_config_problems_are_the_whole_error_output(tmp_path):
+    workdir = workflow_copy(tmp_path, cornet={"lr": "fast", "learning_rate": 0.1})
+    result = snakemake(workdir, "-n", "--config", "grasp={epochs: many}", check=False)
+    assert result.returncode == 1
+    snakemakes_own = (
+        "Using workflow specific profile workflow/profiles/default",
+        "Config file config/config.yaml is extended by additional config",
+    )
+    output = (result.stdout + result.stderr).splitlines()
+    lines = [line for line in output if not line.startswith(snakemakes_own)]
+    assert sorted(lines) == [
+        "--config: grasp.epochs: expected integer, got 'many'",
+        "config/config.yaml: cornet.learning_rate: unknown key (did you mean `lr`?)",
+        "config/config.yaml: cornet.lr: expected number, got 'fast'",
+    ]
 
 
 def test_analysis_of_an_untrained_run_is_left_out_with_a_warning(tmp_path):
