@@ -1,4 +1,5 @@
-# One job per entry of config["slr"]["runs"]; `--resources gpu=1` turns the list into a queue.
+# One job per entry of config["slr"]["runs"]; the GPU limit (the default profile, or
+# `--resources gpu=N`) turns the list into a queue.
 
 
 include: "helpers/slr.smk"
