@@ -158,7 +158,9 @@ def _clip(args: argparse.Namespace) -> None:
 
 def _add_sample_options(parser: argparse.ArgumentParser) -> None:
     """Which trained run to analyse and the seeded sample of its data."""
-    parser.add_argument("--experiment", choices=["grasp", "cornet"], required=True)
+    parser.add_argument(
+        "--experiment", choices=["grasp", "cornet"], required=True, help="the run's experiment"
+    )
     parser.add_argument("--ckpt", type=Path, required=True, help="the run's checkpoint")
     common.add_data(parser, "prepared store of the run's dataset")
     parser.add_argument("--split", default="train", help="split sampled (default train)")
@@ -181,10 +183,10 @@ def register(areas: common.Areas) -> None:
     p = common.add_verb(verbs, "rsm-model", _rsm_model, "per-layer RSMs and layer-vs-layer tau")
     p.add_argument("activations", type=Path)
     p.add_argument("--name", required=True, help="model name for titles")
-    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, required=True, help="folder for RSMs and figures")
     p = common.add_verb(verbs, "rsm-compare", _rsm_compare, "layer-by-layer tau of two models")
     p.add_argument("activations", type=Path, nargs=2)
-    p.add_argument("--names", nargs=2, required=True)
+    p.add_argument("--names", nargs=2, required=True, help="the two models' names")
     p.add_argument("--out", type=Path, required=True, help="figure; the CSV goes beside it")
 
     p = common.add_verb(
@@ -219,7 +221,7 @@ def register(areas: common.Areas) -> None:
         p = common.add_verb(verbs, verb, handler, help_text)
         p.add_argument("shards", type=Path, nargs="+", help="shard .npz files, in order")
         p.add_argument(
-            "--r", type=float, default=1.0, help="range of a marginal (accuracy: 1, the default)"
+            "--r", type=float, default=1.0, help="range of a marginal (default 1.0, accuracy's)"
         )
         p.add_argument(
             "--delta", type=float, default=0.2, help="bound failure probability (default 0.2)"
@@ -232,7 +234,7 @@ def register(areas: common.Areas) -> None:
     plot.add_argument("--table", type=Path, required=True, help="final shapley.csv")
     plot.add_argument("--values", type=Path, required=True, help="values figure")
     plot.add_argument("--bounds", type=Path, required=True, help="bounds figure")
-    plot.add_argument("--title", required=True)
+    plot.add_argument("--title", required=True, help="figure title")
 
     p = common.add_verb(
         verbs,
@@ -277,11 +279,11 @@ def register(areas: common.Areas) -> None:
         "--vocabulary",
         type=common.json_object,
         default={},
-        help='JSON {class: word}, e.g. {"pen+pencil": "Pen"}',
+        help='JSON {class: word}, e.g. {"pen+pencil": "Pen"} (default {}, the class names)',
     )
     p.add_argument("--template", default="{}", help="prompt with {} for the word (default {})")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     p.add_argument(
         "--sheet-size", type=int, default=48, help="images per contact sheet (default 48)"
     )
-    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, required=True, help="folder to write")

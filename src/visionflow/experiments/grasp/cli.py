@@ -57,7 +57,7 @@ def register(areas: common.Areas) -> None:
     verbs = common.add_area(areas, "grasp", "NeuroVis CLS/GRASP experiment on Jacquard")
     common.add_train_verb(verbs, "grasp", STORE)
     p = common.add_verb(verbs, "test", _test, "loss and accuracy of a checkpoint")
-    p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint of a grasp run")
     common.add_data(p, STORE)
     p.add_argument("--split", default="test", help="split of the store (default test)")
     p.add_argument("--out", type=Path, required=True, help="JSON file to write")
@@ -68,7 +68,7 @@ def register(areas: common.Areas) -> None:
         ("confusion", _confusion, "CLS confusion matrix on the test split"),
     ):
         p = common.add_verb(verbs, name, handler, help)
-        p.add_argument("--ckpt", type=Path, required=True)
+        p.add_argument("--ckpt", type=Path, required=True, help="checkpoint of a grasp run")
         common.add_data(p, STORE)
         p.add_argument("--out", type=Path, required=True, help="PNG to write")
     verbs.choices["vis"].add_argument(

@@ -113,7 +113,7 @@ def register(areas: common.Areas) -> None:
     p = common.add_verb(verbs, "train", _train, "run one training stage (resumes if interrupted)")
     p.add_argument("stage", choices=STAGES)
     common.add_data(p, STORE)
-    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--run-dir", type=Path, required=True, help="the stage's folder to write")
     p.add_argument(
         "--settings",
         type=common.json_object,
@@ -123,27 +123,27 @@ def register(areas: common.Areas) -> None:
     p.add_argument("--previous", type=Path, help="the previous stage's export.pt")
     p.add_argument("--weights", type=Path, nargs="+", help="pretrain_weights: <task>.pt files")
     p = common.add_verb(verbs, "test", _test, "BCE/NSS/CC/SIM/KL per task of an export")
-    p.add_argument("--export", type=Path, required=True)
+    p.add_argument("--export", type=Path, required=True, help="a stage's export.pt")
     common.add_data(p, STORE)
     p.add_argument("--split", default="test", help="split of the store (default test)")
     p.add_argument("--batch-size", type=int, default=8, help="batch size (default 8)")
-    p.add_argument("--name", default="saliency", help="for the figure title")
+    p.add_argument("--name", default="saliency", help="for the figure title (default saliency)")
     p.add_argument("--out", type=Path, required=True, help="CSV to write")
-    p.add_argument("--figure", type=Path, required=True)
+    p.add_argument("--figure", type=Path, required=True, help="PNG to write")
     p = common.add_verb(verbs, "run", _run, "saliency maps of a folder of images for every task")
-    p.add_argument("--export", type=Path, required=True)
-    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--export", type=Path, required=True, help="a stage's export.pt")
+    p.add_argument("--images", type=Path, required=True, help="folder of images")
     _add_size(p, "size the images are resized to")
     p.add_argument("--out", type=Path, required=True, help="folder: <task>/<image>.png")
-    p.add_argument("--figure", type=Path, required=True)
+    p.add_argument("--figure", type=Path, required=True, help="PNG to write")
     p.add_argument("--shown", type=int, default=6, help="images in the figure (default 6)")
     p = common.add_verb(verbs, "summarize", _summarize, "grid points side by side")
     p.add_argument("tables", type=Path, nargs="+", help="each point's test metrics.csv")
     p.add_argument(
         "--grid", type=common.json_value, required=True, help="JSON list of each point's overrides"
     )
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--figure", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="summary CSV to write")
+    p.add_argument("--figure", type=Path, required=True, help="PNG to write")
     p = common.add_verb(
         verbs,
         "export-weights",
