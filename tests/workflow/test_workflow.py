@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -122,14 +123,33 @@ def assert_image(path: Path) -> None:
     assert image.ndim == 3 and min(image.shape[:2]) > 100 and image.std() > 0, path
 
 
+def assert_readable_log(path: Path) -> list[str]:
+    """The lines of a job's log, checked for what made logs unreadable: progress bars
+    redrawn with carriage returns, lines printed twice, Lightning's tips, an unmeasured
+    FLOPs count, known deprecation warnings."""
+    text = path.read_text()
+    assert "\r" not in text, path
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == len(set(lines)), f"{path}: lines printed twice:\n{text}"
+    for noise in ("Tip:", "FLOPs", "is deprecated"):
+        assert noise not in text, f"{path}: {noise}\n{text}"
+    return lines
+
+
 def test_cornet_run_is_built_then_only_a_changed_setting_reruns(tmp_path):
     workdir = tiny_workflow(tmp_path)
     config = read_config(workdir)
-    config["cornet"].update(outer_times=[1], epochs=1)
+    config["cornet"].update(outer_times=[1], epochs=2)
     write_config(workdir, config)
     target = "results/cornet/outer1/eval/test.json"
     snakemake(workdir, target)
     assert 0 <= json.loads((workdir / target).read_text())["top1"] <= 1
+    assert_readable_log(workdir / "logs" / "miniimagenet" / "prepare.log")
+    training = assert_readable_log(workdir / "logs" / "cornet" / "train_outer1.log")
+    epochs = [line for line in training if re.search(r"\bepoch \d+/2: ", line)]
+    assert len(epochs) == 2, training
+    assert re.search(r"epoch 2/2: train loss \S+ top1 \S+ top5 \S+ \| val loss \S+ top1 \S+"
+                     r" top5 \S+ \| \d+ s, ETA 0 s$", epochs[1])  # fmt: skip
     assert "Nothing to be done" in snakemake(workdir, "-n", target).stdout
     config["cornet"]["threads"] = 1  # a job resource, not a setting: nothing re-runs for it
     write_config(workdir, config)

@@ -55,12 +55,11 @@ def _rsm_compare(args: argparse.Namespace) -> None:
 
 
 def _shapley_shard(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
-
     from visionflow.analysis.shapley import Truncation, shard
+    from visionflow.progress import progress_bar
 
     stop = Truncation(args.truncation_value, args.truncation_patience)
-    bar = partial(tqdm, desc="TMC iterations", unit="perm")
+    bar = partial(progress_bar, desc="TMC iterations", unit="perm")
     shard(
         _sample(args),
         args.layer,
@@ -123,12 +122,12 @@ def _attribution(args: argparse.Namespace) -> None:
 
 def _clip(args: argparse.Namespace) -> None:
     import pandas as pd
-    from tqdm import tqdm
 
     from visionflow.analysis.clip import label_metrics, label_views, load_clip
     from visionflow.analysis.figures import plot_contact_sheets
     from visionflow.figures import plot_confusion_matrix
     from visionflow.io import BadInputError, write_json, write_table
+    from visionflow.progress import progress_bar
 
     if args.weights is None or not args.weights.is_file():
         raise BadInputError(
@@ -141,7 +140,7 @@ def _clip(args: argparse.Namespace) -> None:
     def prompt(name: str) -> str:
         return args.template.format(args.vocabulary.get(name, name))
 
-    bar = partial(tqdm, desc="CLIP", unit="img")
+    bar = partial(progress_bar, desc="CLIP", unit="img")
     table, probs, classes, images = label_views(
         model, preprocess, tokenizer, args.data, args.splits, prompt, args.batch_size, bar
     )

@@ -13,6 +13,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
+from visionflow.engine import console
 from visionflow.engine.callbacks import EpochMetricsWriter, RngStateKeeper
 from visionflow.engine.checkpoint_io import AtomicCheckpointIO
 from visionflow.io import BadInputError, copy_file, safe_torch_load
@@ -104,6 +105,7 @@ def fit(
     (validation before the first epoch, then train and val per epoch) and
     checkpoints/last.ckpt after every epoch.
     """
+    console.quiet_dependencies()
     ckpt_dir = run_dir / "checkpoints"
     resume = resume_checkpoint(ckpt_dir, dict(module.hparams))
     best = None
@@ -135,6 +137,7 @@ def fit(
         callbacks=[
             EpochMetricsWriter(run_dir / "metrics.csv", metrics),
             RngStateKeeper(),
+            *console.callbacks(metrics),
             *callbacks,
             *([best] if best else []),
             last,
@@ -150,6 +153,7 @@ def fit(
         default_root_dir=run_dir,
         log_every_n_steps=10,
         accumulate_grad_batches=accumulate_grad_batches,
+        **console.trainer_flags(),
     )
     if resume is None:
         trainer.validate(module, datamodule=datamodule, verbose=False)
@@ -163,12 +167,14 @@ def fit(
 
 def evaluate(module: L.LightningModule, dataloader: Any) -> dict[str, float]:
     """Validation metrics of `module` on `dataloader` (keys without the `val/` prefix)."""
+    console.quiet_dependencies()
     trainer = L.Trainer(
         accelerator="auto",
         devices=1,
         precision=precision(),
         logger=False,
         enable_checkpointing=False,
+        **console.trainer_flags(),
     )
     [metrics] = trainer.validate(module, dataloaders=dataloader, verbose=False)
     return {k.removeprefix("val/"): float(v) for k, v in metrics.items() if k.startswith("val/")}

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from visionflow.data.saliency import PackedSaliency
 from visionflow.experiments.saliency.training import load
 from visionflow.io import BadInputError, atomic_directory
 from visionflow.metrics.saliency import METRICS, all_metrics
+from visionflow.progress import progress_bar
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -34,7 +34,8 @@ def evaluate(export: Path, data_dir: Path, split: str, batch_size: int) -> pd.Da
     for task_id, task in enumerate(store.tasks):
         have = np.flatnonzero(store.has[:, task_id])
         scores: dict[str, list[torch.Tensor]] = {name: [] for name in METRICS}
-        for start in tqdm(range(0, len(have), batch_size), desc=f"test {task}", unit="batch"):
+        starts = range(0, len(have), batch_size)
+        for start in progress_bar(starts, desc=f"test {task}", unit="batch"):
             samples = [store[int(i)] for i in have[start : start + batch_size]]
             images = torch.stack([image for image, _, _ in samples])
             target = torch.stack([maps[task] for _, maps, _ in samples]).float() / 255
@@ -69,7 +70,7 @@ def run_maps(export: Path, images: torch.Tensor) -> dict[str, np.ndarray]:
     model.eval()
     return {
         task: (torch.sigmoid(model(task_id, images)).squeeze(1) * 255).round().byte().numpy()
-        for task_id, task in enumerate(tqdm(settings["tasks"], desc="run", unit="task"))
+        for task_id, task in enumerate(progress_bar(settings["tasks"], desc="run", unit="task"))
     }
 
 
