@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import VISIONFLOW, kill_then_resume, subprocess_env
+from helpers import VISIONFLOW, assert_one_file_per_checkpoint, kill_then_resume, subprocess_env
 
 from visionflow.data.jacquard.grasp_maps import JAW_SCALE, rotate_grasps
 from visionflow.data.jacquard.prepare import prepare
@@ -102,7 +102,8 @@ def test_backbone_trains_only_from_the_unfreeze_epoch(store, tmp_path):
         run_dir = tmp_path / f"unfreeze{unfreeze}"
         published = train(store, run_dir, settings(unfreeze_epoch=unfreeze))
         assert published == run_dir / "checkpoints" / "final.ckpt"  # the last epoch's model
-        assert published.read_bytes() == (run_dir / "checkpoints" / "last.ckpt").read_bytes()
+        assert published.samefile(run_dir / "checkpoints" / "last.ckpt")  # one file, two names
+        assert_one_file_per_checkpoint(run_dir)
         state = safe_torch_load(published)["state_dict"]
         lr = pd.read_csv(run_dir / "metrics.csv").query("split == 'train'")["lr"]
         assert lr.tolist() == [1e-3, 5e-4]  # StepLR(1, 0.5) steps after every epoch

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import assert_one_file_per_checkpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from visionflow.data.saliency import prepare
@@ -38,6 +39,7 @@ def test_stages_chain_through_their_exports(store, tmp_path):
     main = settings(tasks, train=STAGE | {"freeze_encoder_epochs": 1, "lr_decay": 0.1,
                                           "decay_epochs": [0]})  # fmt: skip
     second = train(store, tmp_path / "train", main, "train", previous=first)
+    assert_one_file_per_checkpoint(tmp_path / "train")
     metrics = pd.read_csv(tmp_path / "train" / "metrics.csv")
     events = EventAccumulator(str(tmp_path / "train" / "logs" / "tensorboard" / "version_0"))
     assert {"maps/centre_bias", "maps/edge_density"} <= set(events.Reload().Tags()["images"])

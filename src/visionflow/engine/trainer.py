@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from visionflow.engine import console
 from visionflow.engine.callbacks import EpochMetricsWriter, RngStateKeeper
 from visionflow.engine.checkpoint_io import AtomicCheckpointIO
-from visionflow.io import BadInputError, copy_file, safe_torch_load
+from visionflow.io import BadInputError, link_file, safe_torch_load
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,8 @@ def fit(
     `metrics` are the names the module logs as `train/<name>` and `val/<name>`; `best_by`
     is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
     checkpoints/best.ckpt, or None to publish the final epoch's model as
-    checkpoints/final.ckpt. `callbacks` add experiment-specific behaviour, `loggers` go
-    beside the CSV and TensorBoard ones. `devices`,
+    checkpoints/final.ckpt (hard links to that epoch's file, not copies). `callbacks` add
+    experiment-specific behaviour, `loggers` go beside the CSV and TensorBoard ones. `devices`,
     `nodes` and `strategy` are Lightning's: several devices train data-parallel (DDP,
     gloo on CPU, nccl on GPU); our sampler shards the data itself. Writes metrics.csv
     (validation before the first epoch, then train and val per epoch) and
@@ -161,7 +161,7 @@ def fit(
     source = Path(best.best_model_path) if best else ckpt_dir / "last.ckpt"
     published = ckpt_dir / ("best.ckpt" if best else "final.ckpt")
     if trainer.is_global_zero:
-        copy_file(source, published)
+        link_file(source, published)
     return published
 
 
