@@ -183,8 +183,24 @@ def _holds(node: Any, path: Sequence[Any]) -> bool:
     return True
 
 
+def load_order(files: Sequence[str | Path], given: Sequence[str | Path]) -> list[str]:
+    """`files` (all config files read) in the order their values take effect: the workflow's
+    own `configfile:` first, then those `given` on the command line, named as given where
+    they lie under the working directory."""
+    given_paths = [Path(name).absolute() for name in given]
+    own = [str(name) for name in files if Path(name).absolute() not in given_paths]
+    shown = []
+    for path in given_paths:
+        try:
+            shown.append(str(path.relative_to(Path.cwd())))
+        except ValueError:
+            shown.append(str(path))
+    return own + shown
+
+
 def source_of(path: Sequence[Any], files: Sequence[str], overrides: Mapping[str, Any]) -> str:
-    """The file (or --config) the value at `path` last came from."""
+    """The file (`files` in load_order) or --config (`overrides`: only the values given
+    with --config) the value at `path` last came from."""
     if path and path[0] in overrides:
         return COMMAND_LINE
     for name in reversed(files):

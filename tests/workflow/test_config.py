@@ -9,7 +9,7 @@ from helpers import REPO
 from snakemake.cli import parse_config
 from snakemake.utils import update_config
 
-from visionflow.config import ConfigError, checked, closest
+from visionflow.config import ConfigError, checked, closest, load_order, source_of
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -94,3 +94,17 @@ def test_out_of_range_and_wrong_shape_values_name_their_key():
 )
 def test_closest_known_name(name, known, expected):
     assert closest(name, known) == expected
+
+
+def test_a_value_is_traced_to_the_last_file_setting_it_and_only_config_values_to_config(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "own.yaml").write_text("seed: 1\ncornet: {lr: 0.1}\n")
+    (tmp_path / "mine.yaml").write_text("cornet: {lr: 0.2}\n")
+    # Snakemake lists --configfile files (absolute) first, the Snakefile's own last
+    files = load_order([tmp_path / "mine.yaml", "own.yaml"], [tmp_path / "mine.yaml"])
+    assert files == ["own.yaml", "mine.yaml"]
+    assert source_of(["cornet", "lr"], files, {}) == "mine.yaml"
+    assert source_of(["seed"], files, {}) == "own.yaml"
+    assert source_of(["seed"], files, parse_config(["seed=3"])) == "--config"
