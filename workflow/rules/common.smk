@@ -2,6 +2,10 @@ import json
 import os
 import shlex
 
+from snakemake.exceptions import WorkflowError
+
+from visionflow.config import source_of
+
 # Helpers shared by several rule files. Each rule file owns its own `get_*` functions.
 
 
@@ -44,3 +48,28 @@ def run_settings(section, excluded, **extra):
     run computes from, so a change re-runs exactly the runs it affects."""
     settings = {k: v for k, v in config[section].items() if k not in excluded}
     return json.dumps(settings | extra | {"seed": config["seed"]}, sort_keys=True)
+
+
+def weights_file(key, path):
+    """[path] of the weights file config key `key` (dotted) names: nothing when unset (or
+    `true`, a download cache); a path that does not exist stops the workflow naming the
+    key and the file it was set in."""
+    if not isinstance(path, str):
+        return []
+    if not os.path.exists(path):
+        keys = [int(k) if k.isdigit() else k for k in key.split(".")]
+        where = source_of(keys, CONFIG_FILES, CONFIG_OVERRIDES)
+        raise WorkflowError(f"{where}: {key}: {path} does not exist")
+    return [path]
+
+
+def config_weights(key):
+    """An input function: weights_file of the config value at dotted `key`."""
+
+    def inputs(wildcards):
+        value = config
+        for name in key.split("."):
+            value = value[name]
+        return weights_file(key, value)
+
+    return inputs

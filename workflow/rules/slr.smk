@@ -8,6 +8,7 @@ include: "helpers/slr.smk"
 rule train_slr:
     input:
         prepared_wlasl("{wlasl_split}", *WLASL_STORE),
+        pretrained=config_weights("slr.pretrained"),
     output:
         metrics=f"{SLR_RUN}/metrics.csv",
         best=f"{SLR_RUN}/checkpoints/best.ckpt",

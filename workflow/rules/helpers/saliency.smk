@@ -50,16 +50,22 @@ def saliency_export(point, stage):
 
 
 def get_saliency_stage_inputs(wildcards):
-    """The store, the previous kept stage's export and, for pretrain_weights, the weights."""
+    """The store; the previous kept stage's export, or for the first the ImageNet encoder
+    weights (when set); for pretrain_weights, the per-task weights."""
     inputs = {"store": SALIENCY_STORE}
     stages = saliency_stages()
     position = stages.index(wildcards.saliency_stage)
     if position:
         inputs["previous"] = saliency_export(wildcards.point, stages[position - 1])
+    else:
+        encoder = saliency_config(wildcards.point)["model"]["weights"]
+        inputs["encoder"] = weights_file("saliency.model.weights", encoder)
     if wildcards.saliency_stage == "pretrain_weights":
         weights = config["saliency"]["weights_dir"]
         inputs["weights"] = [
-            f"{weights}/{task}.pt" for task in config["saliency"]["tasks"]
+            path
+            for task in config["saliency"]["tasks"]
+            for path in weights_file("saliency.weights_dir", f"{weights}/{task}.pt")
         ]
     return inputs
 
