@@ -70,6 +70,7 @@ def test_a_missing_weights_file_stops_the_dry_run_naming_its_key(key, tmp_path):
         workdir, "all", "-n", "--configfile", "config/config.yaml", "weights.yaml", check=False
     )
     assert result.returncode == 1
-    assert f"weights.yaml: {key}: {folder / 'absent.pt'} does not exist" in result.stdout + (
-        result.stderr
+    assert f"weights.yaml: {key}: {folder / 'absent.pt'} does not exist" in (
+        result.stderr.splitlines()
     )
+    assert "Traceback" not in result.stdout + result.stderr

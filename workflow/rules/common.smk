@@ -2,9 +2,7 @@ import json
 import os
 import shlex
 
-from snakemake.exceptions import WorkflowError
-
-from visionflow.config import source_of
+from visionflow.config import ConfigError, one_line_errors, source_of
 
 # Helpers shared by several rule files. Each rule file owns its own `get_*` functions.
 
@@ -59,7 +57,8 @@ def weights_file(key, path):
     if not os.path.exists(path):
         keys = [int(k) if k.isdigit() else k for k in key.split(".")]
         where = source_of(keys, CONFIG_FILES, CONFIG_OVERRIDES)
-        raise WorkflowError(f"{where}: {key}: {path} does not exist")
+        with one_line_errors():  # a WorkflowError here would come with a traceback
+            raise ConfigError(f"{where}: {key}: {path} does not exist")
     return [path]
 
 
