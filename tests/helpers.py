@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from visionflow.io import safe_torch_load
+from visionflow.io import safe_torch_load, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -182,6 +182,19 @@ def cornet_train_command(store: Path, run_dir: Path, settings: dict) -> list[str
     """`visionflow cornet train` of one run, as the workflow calls it."""
     return [*VISIONFLOW, "--threads", "1", "cornet", "train", "--data", str(store),
             "--run-dir", str(run_dir), "--settings", json.dumps(settings)]  # fmt: skip
+
+
+def assert_one_file_per_checkpoint(run_dir: Path) -> None:
+    """No two checkpoint files of a run hold the same bytes unless they are one file (hard
+    links: best.ckpt is another name of its epoch's checkpoint, final.ckpt of last.ckpt)."""
+    files: dict[tuple[int, int], Path] = {}
+    for path in sorted((run_dir / "checkpoints").glob("*.ckpt")):
+        files.setdefault((path.stat().st_dev, path.stat().st_ino), path)
+    by_digest: dict[str, list[str]] = {}
+    for path in files.values():
+        by_digest.setdefault(sha256_file(path), []).append(path.name)
+    copies = [names for names in by_digest.values() if len(names) > 1]
+    assert not copies, f"identical checkpoint copies in {run_dir}: {copies}"
 
 
 def comparable(metrics_csv: Path) -> pd.DataFrame:

@@ -9,7 +9,7 @@ PACKAGE = REPO / "src" / "visionflow"
 # Lowest first. A module's layer is that of the first entry its dotted name starts with;
 # the CLI verbs an experiment keeps in its own `cli` module belong to the CLI layer.
 LAYERS = [
-    ("io", "settings"),
+    ("io", "settings", "progress"),
     ("data", "models", "metrics", "figures"),
     ("engine",),
     ("experiments", "analysis", "dvc", "demo", "config", "config_reference"),

@@ -2,7 +2,7 @@
 one-line errors that name the key and the file it came from, and the checks across keys.
 
 The Snakefile calls `check_file` on the default config file and `checked` on the merged
-config; both raise ConfigError, which the Snakefile reports as a one-line WorkflowError.
+config; both raise ConfigError, which `one_line_errors` prints, one line per problem.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import sys
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,17 @@ COMMAND_LINE = "--config"
 
 class ConfigError(ValueError):
     """A config value the workflow cannot use; the message is one line naming key and file."""
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Print a ConfigError's lines to stderr and exit with status 1: raised on to Snakemake
+    as a WorkflowError, it would gain a header and a traceback line into the Snakefile."""
+    try:
+        yield
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def check_file(path: str | Path) -> None:
@@ -99,40 +112,77 @@ def _with_defaults(cls: type) -> type:
 DefaultingValidator = _with_defaults(Draft202012Validator)
 
 
-def expand_dotted(config: dict[str, Any], overrides: Mapping[str, Any]) -> None:
-    """Apply `--config section.key=value` overrides, which Snakemake keeps as dotted keys."""
-    for dotted in [k for k in overrides if "." in k and k in config]:
-        *parents, key = dotted.split(".")
-        target = config
-        for name in parents:
-            target = target.setdefault(name, {})
-            if not isinstance(target, dict):
-                raise ConfigError(f"{COMMAND_LINE}: {dotted}: {name} is not a section")
-        target[key] = config.pop(dotted)
+YAML_NULLS = ("null", "Null", "NULL", "~")
+YAML_BOOLEANS = {"true": True, "True": True, "TRUE": True,
+                 "false": False, "False": False, "FALSE": False}  # fmt: skip
 
 
-def coerce_numbers(node: Any, schema: dict[str, Any]) -> Any:
-    """`node` with numeric strings turned into numbers where the schema expects numbers
-    (`--config "cornet={lr: 0.01}"` delivers the 0.01 as a string)."""
+def _resolved(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with a local `$ref` (`#/$defs/...`) replaced by what it points to."""
+    ref = schema.get("$ref", "")
+    if not ref.startswith("#/"):
+        return schema
+    target = root
+    for part in ref[2:].split("/"):
+        target = target[part]
+    return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+
+
+def _kinds(schema: dict[str, Any]) -> set[str]:
     kind = schema.get("type")
-    kinds = set(kind) if isinstance(kind, list) else {kind}
-    if isinstance(node, str) and kinds & {"number", "integer"}:
+    return set(kind) if isinstance(kind, list) else {kind} if kind else set()
+
+
+def _shaped(node: Any, schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """The alternative of a oneOf/anyOf `schema` for a mapping or list `node` (the schema
+    itself when it has none)."""
+    wanted = "object" if isinstance(node, dict) else "array"
+    for branch in schema.get("oneOf", []) + schema.get("anyOf", []):
+        branch = _resolved(branch, root)
+        if wanted in _kinds(branch) or (wanted == "object" and "properties" in branch):
+            return branch
+    return schema
+
+
+def _scalar(text: str, kinds: set[str]) -> Any:
+    """`text` as the null, boolean or number the schema expects, else unchanged."""
+    if "null" in kinds and text in YAML_NULLS:
+        return None
+    if "boolean" in kinds and text in YAML_BOOLEANS:
+        return YAML_BOOLEANS[text]
+    if kinds & {"number", "integer"}:
         try:
-            number = float(node)
+            number = float(text)
         except ValueError:
-            return node
+            return text
         if "integer" in kinds and number.is_integer():
             return int(number)
-        return number if "number" in kinds else node
+        return number if "number" in kinds else text
+    return text
+
+
+def coerce_scalars(node: Any, schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+    """`node` with strings turned into the numbers, booleans and nulls the schema expects
+    there: Snakemake delivers every value nested in `--config "cornet={lr: 0.01}"` as a
+    string (`null` included)."""
+    root = schema if root is None else root
+    schema = _resolved(schema, root)
+    if isinstance(node, str):
+        kinds = _kinds(schema)
+        for branch in schema.get("oneOf", []) + schema.get("anyOf", []):
+            kinds |= _kinds(_resolved(branch, root))
+        return _scalar(node, kinds)
     if isinstance(node, dict):
+        schema = _shaped(node, schema, root)
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties")
         return {
-            k: coerce_numbers(v, props.get(k, extra if isinstance(extra, dict) else {}))
+            k: coerce_scalars(v, props.get(k, extra if isinstance(extra, dict) else {}), root)
             for k, v in node.items()
         }
-    if isinstance(node, list) and isinstance(schema.get("items"), dict):
-        return [coerce_numbers(v, schema["items"]) for v in node]
+    if isinstance(node, list):
+        items = _shaped(node, schema, root).get("items")
+        return [coerce_scalars(v, items, root) for v in node] if isinstance(items, dict) else node
     return node
 
 
@@ -152,8 +202,24 @@ def _holds(node: Any, path: Sequence[Any]) -> bool:
     return True
 
 
+def load_order(files: Sequence[str | Path], given: Sequence[str | Path]) -> list[str]:
+    """`files` (all config files read) in the order their values take effect: the workflow's
+    own `configfile:` first, then those `given` on the command line, named as given where
+    they lie under the working directory."""
+    given_paths = [Path(name).absolute() for name in given]
+    own = [str(name) for name in files if Path(name).absolute() not in given_paths]
+    shown = []
+    for path in given_paths:
+        try:
+            shown.append(str(path.relative_to(Path.cwd())))
+        except ValueError:
+            shown.append(str(path))
+    return own + shown
+
+
 def source_of(path: Sequence[Any], files: Sequence[str], overrides: Mapping[str, Any]) -> str:
-    """The file (or --config) the value at `path` last came from."""
+    """The file (`files` in load_order) or --config (`overrides`: only the values given
+    with --config) the value at `path` last came from."""
     if path and path[0] in overrides:
         return COMMAND_LINE
     for name in reversed(files):
@@ -166,29 +232,69 @@ def source_of(path: Sequence[Any], files: Sequence[str], overrides: Mapping[str,
     return str(files[-1]) if files else COMMAND_LINE
 
 
-def describe(error: Any) -> tuple[list[Any], str]:
-    """(path of the offending key, one-line problem) of a jsonschema error."""
+def closest(name: str, known: Sequence[str]) -> str | None:
+    """The known name `name` most likely misspells or abbreviates (`learning_rate` -> `lr`)."""
+    known = [str(k) for k in known]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    words = [w for w in name.lower().replace("-", "_").split("_") if w]
+    initials = "".join(w[0] for w in words)
+    for candidate in known:
+        if candidate.lower() == initials or candidate.lower() in words:
+            return candidate
+    return None
+
+
+def _hint(name: str, known: Sequence[str]) -> str:
+    match = closest(name, known)
+    return f" (did you mean `{match}`?)" if match else ""
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if not isinstance(value, dict | list) else type(value).__name__
+
+
+def _branch_errors(error: Any) -> list[Any] | None:
+    """The errors of the oneOf/anyOf alternative meant for the value's shape, if any."""
+    wanted = {dict: "object", list: "array"}.get(type(error.instance))
+    if wanted is None:
+        return None
+    for index, branch in enumerate(error.validator_value):
+        if wanted in _kinds(branch) or (wanted == "object" and "properties" in branch):
+            return [e for e in error.context if e.schema_path and e.schema_path[0] == index]
+    return None
+
+
+def describe(error: Any) -> list[tuple[list[Any], str]]:
+    """(path of the offending key, one-line problem) for each problem a jsonschema error
+    stands for."""
     path = list(error.absolute_path)
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(known))
-        key = unknown[0]
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f" (did you mean `{close[0]}`?)" if close else f"; known keys: {', '.join(known)}"
-        return [*path, key], f"unknown key{hint}"
+        listing = f"; known keys: {', '.join(known)}"
+        return [([*path, key], f"unknown key{_hint(key, known) or listing}") for key in unknown]
+    if error.validator in ("oneOf", "anyOf"):
+        inner = _branch_errors(error)
+        if inner:
+            return [found for sub in inner for found in describe(sub)]
+        kinds = sorted({k for branch in error.validator_value for k in _kinds(branch)})
+        return [(path, f"expected {' or '.join(kinds)}, got {_shown(error.instance)}")]
     if error.validator == "required":
-        return path, error.message.replace("is a required property", "is required")
-    value = error.instance
-    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+        return [(path, error.message.replace("is a required property", "is required"))]
+    shown = _shown(error.instance)
     if error.validator == "type":
-        return path, f"expected {error.validator_value}, got {shown}"
+        return [(path, f"expected {error.validator_value}, got {shown}")]
     if error.validator == "enum":
-        return path, f"{shown} is not one of {', '.join(map(str, error.validator_value))}"
+        choices = [str(c) for c in error.validator_value]
+        hint = _hint(str(error.instance), choices)
+        return [(path, f"{shown} is not one of {', '.join(choices)}{hint}")]
     if error.validator == "minItems":
-        return path, f"needs at least {error.validator_value} entries"
+        return [(path, f"needs at least {error.validator_value} entries")]
     if error.validator == "uniqueItems":
-        return path, "has repeated entries"
-    return path, error.message if len(error.message) <= 120 else f"{shown}: {error.validator}"
+        return [(path, "has repeated entries")]
+    return [(path, error.message if len(error.message) <= 120 else f"{shown}: {error.validator}")]
 
 
 def nan_keys(node: Any, where: str = "") -> list[str]:
@@ -283,13 +389,12 @@ def checked(
     """Validate the merged `config` in place (defaults filled in); ConfigError listing every
     problem, one line each, with the file (`files` in load order, or --config) it came from."""
     schema = load_schema(schema_path)
-    expand_dotted(config, overrides)
-    config.update(coerce_numbers(config, schema))
+    config.update(coerce_scalars(config, schema))
     errors = sorted(DefaultingValidator(schema).iter_errors(config), key=lambda e: e.path)
     lines = []
     for error in errors:
-        path, problem = describe(error)
-        lines.append(f"{source_of(path, files, overrides)}: {_dotted(path)}: {problem}")
+        for path, problem in describe(error):
+            lines.append(f"{source_of(path, files, overrides)}: {_dotted(path)}: {problem}")
     if not lines:
         lines += [f"{source_of(k.split('.'), files, overrides)}: {k}: must be a number, not NaN"
                   for k in nan_keys(config)]  # fmt: skip

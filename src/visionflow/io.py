@@ -145,6 +145,25 @@ def copy_file(src: str | Path, dst: str | Path) -> None:
         shutil.copyfile(src, tmp)
 
 
+def link_file(src: str | Path, dst: str | Path) -> None:
+    """`dst` as a second name of `src` (a hard link: one copy on disk), replaced atomically;
+    a copy where the filesystem has no hard links."""
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and os.path.samefile(src, dst):
+        return
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        copy_file(src, dst)
+        return
+    try:
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

@@ -42,6 +42,19 @@ def test_worker_stops_at_the_trial_budget_and_reports_the_best(tmp_path):
     assert table["state"].eq("COMPLETE").all() and len(table) == 6
 
 
+def test_a_worker_left_without_a_trial_says_which_workers_took_the_budget(tmp_path, caplog):
+    path = tmp_path / "s.journal"
+    hpo.run_worker(study(path), score, SEARCH_SPACE, RANGES, 2, worker=0, workers=3)
+    hpo.run_worker(study(path), score, SEARCH_SPACE, RANGES, 3, worker=1, workers=3)
+    with caplog.at_level("INFO", logger=hpo.__name__):
+        idle = hpo.run_worker(study(path), score, SEARCH_SPACE, RANGES, 3, worker=2, workers=3)
+    assert idle == []
+    assert [r.getMessage() for r in caplog.records if r.name == hpo.__name__] == [
+        "worker 2 ran no trial: the study already holds 3 of its max_num_trials 3 "
+        "(worker 0: 2, worker 1: 1)"
+    ]
+
+
 def test_killed_worker_resumes_its_trial_and_draws_new_points(tmp_path):
     path = tmp_path / "s.journal"
     first = study(path)

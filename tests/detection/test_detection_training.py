@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import torchvision
+from helpers import assert_one_file_per_checkpoint
 
 from visionflow.data.cvat.splits import every_nth, frames, write_split
 from visionflow.data.cvat.table import prepare
@@ -145,6 +146,7 @@ def test_short_run_writes_metrics_checkpoint_and_predictions(demo, tmp_path):
     assert list(metrics.columns[2:7]) == ["loss", *LOSSES]
     assert np.allclose(metrics[list(LOSSES)].sum(axis=1), metrics["loss"], rtol=1e-4)
     assert best.name == "best.ckpt" and (tmp_path / "run" / "logs" / "tensorboard").is_dir()
+    assert_one_file_per_checkpoint(tmp_path / "run")
 
     val = split_frames(table, split, "val")
     predictions = evaluation.predict(best, store, root, batch_size=4)

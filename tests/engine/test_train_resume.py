@@ -8,6 +8,7 @@ import pytest
 import torch
 from helpers import (
     VISIONFLOW,
+    assert_one_file_per_checkpoint,
     comparable,
     cornet_train_command,
     kill_then_resume,
@@ -83,4 +84,6 @@ def test_a_finished_run_whose_outputs_were_removed_writes_them_again(tiny_store,
         (run / output).unlink()
     assert main(argv) == 0
     assert (run / "metrics.csv").read_bytes() == finished
-    assert (run / "checkpoints" / "best.ckpt").is_file()
+    [epoch] = (run / "checkpoints").glob("top1-epoch*.ckpt")
+    assert (run / "checkpoints" / "best.ckpt").samefile(epoch)  # one file, two names
+    assert_one_file_per_checkpoint(run)

@@ -229,10 +229,10 @@ def _write_students(root: Path) -> None:
 
 
 def _students(raw: Path, out: Path | None, policy: str) -> Any:
-    from visionflow.experiments.saliency import weights_file
+    from visionflow.experiments.saliency import task_weights_path
     from visionflow.experiments.saliency.training import _weights_targets
 
-    paths = {task: weights_file(str(raw / "models"), task) for task in STUDENT_TASKS}
+    paths = {task: task_weights_path(str(raw / "models"), task) for task in STUDENT_TASKS}
     return _weights_targets(_student_model(), paths, STUDENT_TASKS)
 
 

@@ -13,7 +13,13 @@ import pandas as pd
 import pytest
 import torch
 import torchvision
-from helpers import VISIONFLOW, kill_then_resume, original_neurovis_weights, subprocess_env
+from helpers import (
+    VISIONFLOW,
+    assert_one_file_per_checkpoint,
+    kill_then_resume,
+    original_neurovis_weights,
+    subprocess_env,
+)
 
 from visionflow.data.jacquard.grasp_maps import JAW_SCALE, rotate_grasps
 from visionflow.data.jacquard.prepare import prepare
@@ -120,7 +126,8 @@ def test_backbone_trains_only_from_the_unfreeze_epoch(store, alexnet_file, tmp_p
         run = settings(unfreeze_epoch=unfreeze, alexnet_weights=alexnet and str(alexnet))
         published = train(store, run_dir, run)
         assert published == run_dir / "checkpoints" / "final.ckpt"  # the last epoch's model
-        assert published.read_bytes() == (run_dir / "checkpoints" / "last.ckpt").read_bytes()
+        assert published.samefile(run_dir / "checkpoints" / "last.ckpt")  # one file, two names
+        assert_one_file_per_checkpoint(run_dir)
         state = safe_torch_load(published)["state_dict"]
         metrics = pd.read_csv(run_dir / "metrics.csv")
         assert metrics["lr"][metrics["split"] == "train"].tolist() == [1e-3, 5e-4]  # StepLR(1, 0.5)

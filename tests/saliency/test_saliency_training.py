@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import assert_one_file_per_checkpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
 from visionflow.data.saliency import PackedSaliency, prepare
 from visionflow.data.saliency_processing import MapProcessing
 from visionflow.demo.saliency import generate
-from visionflow.experiments.saliency import weights_file
+from visionflow.experiments.saliency import task_weights_path
 from visionflow.experiments.saliency.cli import weights_by_task
 from visionflow.experiments.saliency.data import MultitaskData
 from visionflow.experiments.saliency.evaluation import evaluate, read_images, run_maps
@@ -56,6 +57,7 @@ def test_stages_chain_through_their_exports(store, tmp_path):
     main = settings(tasks, train=STAGE | {"freeze_encoder_epochs": 1, "lr_decay": 0.1,
                                           "decay_epochs": [0]})  # fmt: skip
     second = train(store, tmp_path / "train", main, "train", previous=first)
+    assert_one_file_per_checkpoint(tmp_path / "train")
     metrics = pd.read_csv(tmp_path / "train" / "metrics.csv")
     events = EventAccumulator(str(tmp_path / "train" / "logs" / "tensorboard" / "version_0"))
     assert {"maps/centre_bias", "maps/edge_density"} <= set(events.Reload().Tags()["images"])
@@ -187,7 +189,7 @@ def test_pretrain_weights_reads_original_student_exports(tmp_path):
         folder.mkdir(parents=True)
         torch.save({"student_model": student}, folder / f"{task.lower()}.pth")
         students[task] = state
-    paths = {task: weights_file(str(tmp_path / "models"), task) for task in ("AIM", "UniSal")}
+    paths = {task: task_weights_path(str(tmp_path / "models"), task) for task in ("AIM", "UniSal")}
     assert paths["UniSal"].endswith("models/UniSal/exported/unisal.pth")  # not UNISAL/
     files = [Path(p) for p in paths.values()]
     assert weights_by_task(files, ["AIM", "UniSal"]) == paths

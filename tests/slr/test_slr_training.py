@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from helpers import kill_then_resume, slr_settings, subprocess_env
+from helpers import assert_one_file_per_checkpoint, kill_then_resume, slr_settings, subprocess_env
 
 from visionflow.cli import main
 from visionflow.data.wlasl import PackedClips
@@ -44,6 +44,7 @@ def test_run_directory_layout(trained_run):
     val = history[(history["split"] == "val") & (history["epoch"] > 0)]
     best_epoch = safe_torch_load(trained_run / "checkpoints" / "best.ckpt")["epoch"] + 1
     assert best_epoch == val.loc[val["loss"].idxmin(), "epoch"]  # best = lowest val loss
+    assert_one_file_per_checkpoint(trained_run)
 
 
 def test_backbone_and_head_train_with_their_own_rates(trained_run):

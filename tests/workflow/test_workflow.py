@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -100,12 +101,21 @@ def test_another_cornet_model_is_one_run_named_after_it(tmp_path):
     assert "--run-dir results/cornet/R " in command
 
 
-def test_schema_rejects_bad_config_readably(tmp_path):
-    workdir = workflow_copy(tmp_path, cornet={"lr": "fast"})
-    result = snakemake(workdir, "-n", check=False)
-    assert result.returncode != 0
-    message = result.stdout + result.stderr
-    assert "config/config.yaml: cornet.lr: expected number, got 'fast'" in message
+def test_config_problems_are_the_whole_error_output(tmp_path):
+    workdir = workflow_copy(tmp_path, cornet={"lr": "fast", "learning_rate": 0.1})
+    result = snakemake(workdir, "-n", "--config", "grasp={epochs: many}", check=False)
+    assert result.returncode == 1
+    snakemakes_own = (
+        "Using workflow specific profile workflow/profiles/default",
+        "Config file config/config.yaml is extended by additional config",
+    )
+    output = (result.stdout + result.stderr).splitlines()
+    lines = [line for line in output if not line.startswith(snakemakes_own)]
+    assert sorted(lines) == [
+        "--config: grasp.epochs: expected integer, got 'many'",
+        "config/config.yaml: cornet.learning_rate: unknown key (did you mean `lr`?)",
+        "config/config.yaml: cornet.lr: expected number, got 'fast'",
+    ]
 
 
 def test_analysis_of_an_untrained_run_is_left_out_with_a_warning(tmp_path):
@@ -127,14 +137,33 @@ def assert_image(path: Path) -> None:
     assert image.ndim == 3 and min(image.shape[:2]) > 100 and image.std() > 0, path
 
 
+def assert_readable_log(path: Path) -> list[str]:
+    """The lines of a job's log, checked for what made logs unreadable: progress bars
+    redrawn with carriage returns, lines printed twice, Lightning's tips, an unmeasured
+    FLOPs count, known deprecation warnings."""
+    text = path.read_text()
+    assert "\r" not in text, path
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == len(set(lines)), f"{path}: lines printed twice:\n{text}"
+    for noise in ("Tip:", "FLOPs", "is deprecated"):
+        assert noise not in text, f"{path}: {noise}\n{text}"
+    return lines
+
+
 def test_cornet_run_is_built_then_only_a_changed_setting_reruns(tmp_path):
     workdir = tiny_workflow(tmp_path)
     config = read_config(workdir)
-    config["cornet"].update(outer_times=[1], epochs=1)
+    config["cornet"].update(outer_times=[1], epochs=2)
     write_config(workdir, config)
     target = "results/cornet/outer1/eval/test.json"
     snakemake(workdir, target)
     assert 0 <= json.loads((workdir / target).read_text())["top1"] <= 1
+    assert_readable_log(workdir / "logs" / "miniimagenet" / "prepare.log")
+    training = assert_readable_log(workdir / "logs" / "cornet" / "train_outer1.log")
+    epochs = [line for line in training if re.search(r"\bepoch \d+/2: ", line)]
+    assert len(epochs) == 2, training
+    assert re.search(r"epoch 2/2: train loss \S+ top1 \S+ top5 \S+ \| val loss \S+ top1 \S+"
+                     r" top5 \S+ \| \d+ s, ETA 0 s$", epochs[1])  # fmt: skip
     assert "Nothing to be done" in snakemake(workdir, "-n", target).stdout
     config["cornet"]["threads"] = 1  # a job resource, not a setting: nothing re-runs for it
     write_config(workdir, config)

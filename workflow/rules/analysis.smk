@@ -321,6 +321,8 @@ rule plot_attribution:
 rule label_clip:
     input:
         JACQUARD_STORE,
+        weights=config_weights("analysis.clip.weights"),
+        arch_config=config_weights("analysis.clip.arch_config"),
     output:
         predictions=f"{CLIP_DIR}/predictions.csv",
         metrics=f"{CLIP_DIR}/metrics.json",

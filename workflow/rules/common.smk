@@ -2,6 +2,8 @@ import json
 import os
 import shlex
 
+from visionflow.config import ConfigError, one_line_errors, source_of
+
 # Helpers shared by several rule files. Each rule file owns its own `get_*` functions.
 
 
@@ -49,3 +51,29 @@ def run_settings(section, excluded, **extra):
     shared settings: what a run computes from, so a change re-runs exactly its runs."""
     settings = {k: v for k, v in config[section].items() if k not in excluded}
     return json.dumps(settings | extra | shared_settings(), sort_keys=True)
+
+
+def weights_file(key, path):
+    """[path] of the weights file config key `key` (dotted) names: nothing when unset (or
+    `true`, a download cache); a path that does not exist stops the workflow naming the
+    key and the file it was set in."""
+    if not isinstance(path, str):
+        return []
+    if not os.path.exists(path):
+        keys = [int(k) if k.isdigit() else k for k in key.split(".")]
+        where = source_of(keys, CONFIG_FILES, CONFIG_OVERRIDES)
+        with one_line_errors():  # a WorkflowError here would come with a traceback
+            raise ConfigError(f"{where}: {key}: {path} does not exist")
+    return [path]
+
+
+def config_weights(key):
+    """An input function: weights_file of the config value at dotted `key`."""
+
+    def inputs(wildcards):
+        value = config
+        for name in key.split("."):
+            value = value[name]
+        return weights_file(key, value)
+
+    return inputs

@@ -4,6 +4,7 @@ include: "helpers/cornet.smk"
 rule train_cornet:
     input:
         prepared_miniimagenet("train.npy", "val.npy", "manifest.parquet"),
+        pretrained=config_weights("cornet.pretrained"),
     output:
         metrics="results/cornet/{run}/metrics.csv",
         best="results/cornet/{run}/checkpoints/best.ckpt",

@@ -37,6 +37,7 @@ rule split_cvat:
     input:
         root=get_cvat_root,
         table=CVAT_TABLE,
+        weights=get_cvat_split_weights,
     output:
         split=CVAT_SPLIT,
         clusters=f"{PREPARED_CVAT}/split/clusters.csv",

@@ -5,6 +5,7 @@ rule search_detection:
     input:
         store=CVAT_STORE,
         root=get_cvat_root,
+        weights=get_detection_weights,
     output:
         f"{DETECTION_RUN}/hpo/worker{{job}}.json",
     log:
@@ -64,6 +65,7 @@ rule train_detection:
     input:
         unpack(get_detection_train_inputs),
         root=get_cvat_root,
+        weights=get_detection_weights,
     output:
         metrics=f"{DETECTION_RUN}/metrics.csv",
         best=f"{DETECTION_RUN}/checkpoints/best.ckpt",

@@ -4,6 +4,7 @@ include: "helpers/grasp.smk"
 rule train_grasp:
     input:
         JACQUARD_STORE,
+        alexnet=config_weights("grasp.alexnet_weights"),
     output:
         metrics="results/grasp/{task}/metrics.csv",
         final="results/grasp/{task}/checkpoints/final.ckpt",

@@ -1,4 +1,5 @@
-# One job per entry of config["slr"]["runs"]; `--resources gpu=1` turns the list into a queue.
+# One job per entry of config["slr"]["runs"]; the GPU limit (the default profile, or
+# `--resources gpu=N`) turns the list into a queue.
 
 
 include: "helpers/slr.smk"
@@ -8,6 +9,7 @@ rule train_slr:
     input:
         prepared_wlasl("{wlasl_split}", *WLASL_STORE),
         unpack(get_slr_init_from),
+        pretrained=config_weights("slr.pretrained"),
     output:
         metrics=f"{SLR_RUN}/metrics.csv",
         best=f"{SLR_RUN}/checkpoints/best.ckpt",

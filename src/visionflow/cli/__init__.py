@@ -11,7 +11,10 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib import metadata
+
+from visionflow.cli.common import Parser
 
 # Modules with a `register(areas)`, in the order `visionflow --help` lists them.
 AREAS = (
@@ -32,13 +35,39 @@ AREAS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full command tree."""
-    parser = argparse.ArgumentParser(prog="visionflow", description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    """The full command tree; the global options work before or after the area and verb."""
+    parser = Parser(prog="visionflow", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_global_options(parser, default=None)
     areas = parser.add_subparsers(dest="area", required=True)
     for name in AREAS:
         importlib.import_module(name).register(areas)
+    for sub in subparsers(parser):
+        # SUPPRESS: unless given here, the value parsed before the area stays.
+        _add_global_options(sub, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--threads", type=int, default=default, help="torch intra-op threads (default: torch's)"
+    )
+
+
+def _version() -> str:
+    try:
+        return metadata.version("visionflow")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def subparsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser below `parser` (areas, verbs, their modes), depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield sub
+                yield from subparsers(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -104,12 +104,11 @@ def _rsm_reference(args: argparse.Namespace) -> None:
 
 
 def _shapley_shard(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
-
     from visionflow.analysis.shapley import Truncation, shard
+    from visionflow.progress import progress_bar
 
     stop = Truncation(args.truncation_value, args.truncation_patience)
-    bar = partial(tqdm, desc="TMC iterations", unit="perm")
+    bar = partial(progress_bar, desc="TMC iterations", unit="perm")
     shard(
         _sample(args),
         args.layer,
@@ -190,12 +189,12 @@ def _attribution(args: argparse.Namespace) -> None:
 
 def _clip(args: argparse.Namespace) -> None:
     import pandas as pd
-    from tqdm import tqdm
 
     from visionflow.analysis.clip import label_metrics, label_views, load_clip
     from visionflow.analysis.figures import plot_contact_sheets
     from visionflow.figures import plot_confusion_matrix
     from visionflow.io import BadInputError, write_json, write_table
+    from visionflow.progress import progress_bar
 
     if args.weights is None or not args.weights.is_file():
         raise BadInputError(
@@ -208,7 +207,7 @@ def _clip(args: argparse.Namespace) -> None:
     def prompt(name: str) -> str:
         return args.template.format(args.vocabulary.get(name, name))
 
-    bar = partial(tqdm, desc="CLIP", unit="img")
+    bar = partial(progress_bar, desc="CLIP", unit="img")
     table, probs, classes, images = label_views(
         model, preprocess, tokenizer, args.data, args.splits, prompt, args.batch_size, bar
     )
@@ -225,7 +224,9 @@ def _clip(args: argparse.Namespace) -> None:
 
 def _add_sample_options(parser: argparse.ArgumentParser, single: bool = True) -> None:
     """Which trained run to analyse (`single`) and the seeded sample of its data."""
-    parser.add_argument("--experiment", choices=["grasp", "cornet"], required=True)
+    parser.add_argument(
+        "--experiment", choices=["grasp", "cornet"], required=True, help="the run's experiment"
+    )
     if single:
         parser.add_argument(
             "--ckpt", type=Path, required=True, help="the run's checkpoint (grasp: or a .pth)"
@@ -258,10 +259,10 @@ def register(areas: common.Areas) -> None:
     p = common.add_verb(verbs, "rsm-model", _rsm_model, "per-layer RSMs and layer-vs-layer tau")
     p.add_argument("activations", type=Path)
     p.add_argument("--name", required=True, help="model name for titles")
-    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, required=True, help="folder for RSMs and figures")
     p = common.add_verb(verbs, "rsm-compare", _rsm_compare, "layer-by-layer tau of two models")
     p.add_argument("activations", type=Path, nargs=2)
-    p.add_argument("--names", nargs=2, required=True)
+    p.add_argument("--names", nargs=2, required=True, help="the two models' names")
     p.add_argument("--out", type=Path, required=True, help="figure; the CSV goes beside it")
 
     p = common.add_verb(
@@ -270,7 +271,7 @@ def register(areas: common.Areas) -> None:
     _add_sample_options(p, single=False)
     p.add_argument("--ckpts", type=Path, nargs=2, required=True, help="the two runs' checkpoints")
     p.add_argument("--tasks", nargs=2, choices=GRASP_TASKS, help="grasp: their tasks")
-    p.add_argument("--names", nargs=2, required=True)
+    p.add_argument("--names", nargs=2, required=True, help="the two runs' names")
     p.add_argument("--shapley", type=Path, nargs=2, required=True, help="their shapley.csv")
     p.add_argument("--layer", required=True, help="the conv layer Shapley valued")
     p.add_argument("--top-k", type=int, default=5, help="filters per run (default 5)")
@@ -318,7 +319,7 @@ def register(areas: common.Areas) -> None:
         p = common.add_verb(verbs, verb, handler, help_text)
         p.add_argument("shards", type=Path, nargs="+", help="shard .npz files, in order")
         p.add_argument(
-            "--r", type=float, default=1.0, help="range of a marginal (accuracy: 1, the default)"
+            "--r", type=float, default=1.0, help="range of a marginal (default 1.0, accuracy's)"
         )
         p.add_argument(
             "--delta", type=float, default=0.2, help="bound failure probability (default 0.2)"
@@ -331,7 +332,7 @@ def register(areas: common.Areas) -> None:
     plot.add_argument("--table", type=Path, required=True, help="final shapley.csv")
     plot.add_argument("--values", type=Path, required=True, help="values figure")
     plot.add_argument("--bounds", type=Path, required=True, help="bounds figure")
-    plot.add_argument("--title", required=True)
+    plot.add_argument("--title", required=True, help="figure title")
 
     p = common.add_verb(
         verbs,
@@ -397,11 +398,11 @@ def register(areas: common.Areas) -> None:
         "--vocabulary",
         type=common.json_object,
         default={},
-        help='JSON {class: word}, e.g. {"pen+pencil": "Pen"}',
+        help='JSON {class: word}, e.g. {"pen+pencil": "Pen"} (default {}, the class names)',
     )
     p.add_argument("--template", default="{}", help="prompt with {} for the word (default {})")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     p.add_argument(
         "--sheet-size", type=int, default=48, help="images per contact sheet (default 48)"
     )
-    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, required=True, help="folder to write")

@@ -8,12 +8,19 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 Handler = Callable[[argparse.Namespace], None]
 Areas = argparse._SubParsersAction
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line: command, problem, where help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_area(areas: Areas, name: str, help: str) -> argparse._SubParsersAction:

@@ -65,7 +65,10 @@ def register(areas: common.Areas) -> None:
         help="task folders' exports, or a MongoDB collection (default files)",
     )
     p.add_argument(
-        "--mongo", type=common.json_object, default={}, help="JSON {uri, database, collection}"
+        "--mongo",
+        type=common.json_object,
+        default={},
+        help="JSON {uri, database, collection} for --source mongo (default {}; uri is needed)",
     )
     p.add_argument(
         "--on-bad-sample",
@@ -81,11 +84,20 @@ def register(areas: common.Areas) -> None:
     p = common.add_verb(verbs, "split", _split, "train/val split of the frames")
     p.add_argument("--table", type=Path, required=True, help="annotations.parquet")
     p.add_argument("--root", type=Path, required=True, help="raw CVAT folder (the frames)")
-    p.add_argument("--method", choices=["every_nth", "list", "feature_space"], required=True)
     p.add_argument(
-        "--options", type=common.json_object, default={}, help="JSON options of the method"
+        "--method",
+        choices=["every_nth", "list", "feature_space"],
+        required=True,
+        help="how frames are chosen",
+    )
+    p.add_argument(
+        "--options",
+        type=common.json_object,
+        default={},
+        help="JSON options of the method (default {}; `list` needs path, `feature_space`"
+        " clusters, val_fraction and seed)",
     )
     p.add_argument("--out-dir", type=Path, required=True, help="for split.csv, clusters.csv")
     p = common.add_verb(verbs, "plot-split", _plot_split, "t-SNE scatter of a feature-space split")
-    p.add_argument("--split", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--split", type=Path, required=True, help="split.csv of a feature-space split")
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")

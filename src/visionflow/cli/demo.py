@@ -75,7 +75,12 @@ def register(areas: common.Areas) -> None:
     _number(p, "--train-per-class", 60, "train images per class")
     _number(p, "--val-per-class", 20, "val images per class")
     p = parsers["jacquard"]
-    p.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES), help="class names")
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        default=list(DEFAULT_CLASSES),
+        help=f"class names (default {' '.join(DEFAULT_CLASSES)})",
+    )
     _number(p, "--objects-per-class", 6, "objects per class")
     _number(p, "--views-per-object", 2, "views per object")
     _number(p, "--size", 256, "side of the raw images")
@@ -89,7 +94,10 @@ def register(areas: common.Areas) -> None:
     _number(p, "--frames-per-task", 40, "frames per task")
     _number(p, "--size", 128, "frame side")
     p.add_argument(
-        "--labels", nargs="+", default=["circle", "square", "triangle"], help="class names"
+        "--labels",
+        nargs="+",
+        default=["circle", "square", "triangle"],
+        help="class names (default circle square triangle)",
     )
     p = parsers["saliency"]
     _number(p, "--images", 48, "images")

@@ -44,7 +44,12 @@ def register(areas: common.Areas) -> None:
     p = common.add_verb(verbs, "prepare", _prepare, "resize, build grasp maps, pack")
     p.add_argument("--root", type=Path, required=True, help="folder with train/ and test/")
     p.add_argument("--out", type=Path, required=True, help="prepared store directory")
-    p.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES), help="class folders")
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        default=list(DEFAULT_CLASSES),
+        help=f"class folders (default {' '.join(DEFAULT_CLASSES)})",
+    )
     p.add_argument(
         "--splits",
         nargs="+",

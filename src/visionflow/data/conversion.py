@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from visionflow.io import BadInputError
+from visionflow.progress import progress_bar
 
 POLICIES = ("error", "skip")
 Problem = tuple[str, str]  # (source, reason), one row of skipped.csv
@@ -53,4 +51,4 @@ def progress(
 ) -> Iterator[Any]:
     """Apply `fn` to `tasks` in order, in `pool` if given, with a progress bar on stderr."""
     results: Iterable[Any] = pool.imap(fn, tasks, chunksize) if pool else map(fn, tasks)
-    yield from tqdm(results, total=len(tasks), desc=desc, unit=unit, file=sys.stderr)
+    yield from progress_bar(results, total=len(tasks), desc=desc, unit=unit)

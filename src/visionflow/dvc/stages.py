@@ -28,6 +28,7 @@ WORKFLOW_CODE = (
     "workflow/schemas/config.schema.yaml",
 )
 CURVES_TEMPLATE = "split_curves"  # .dvc/plots/split_curves.json
+FIGURE_SUFFIX = ".png"
 HEADER = (
     "# Written by `visionflow dvc stages` from the Snakemake DAG of {config}.\n"
     "# Edit workflow/dvc-stages.yaml or the rules, then regenerate; do not edit by hand.\n"
@@ -98,7 +99,8 @@ def snakemake_command(rules: list[str], targets: list[str], configfile: str) -> 
 
 
 def build(spec: dict[str, Any], jobs: list[Job], configfile: str) -> dict[str, Any]:
-    """dvc.yaml's content: stages in spec order, then metrics and plots."""
+    """dvc.yaml's content: stages in spec order, then metrics and plots (the curves, and
+    every figure the stages write, which `dvc plots show` shows as it is, offline too)."""
     owner = stage_of_rule(spec)
     unassigned = sorted({job.rule for job in jobs} - owner.keys())
     if unassigned:
@@ -121,6 +123,7 @@ def build(spec: dict[str, Any], jobs: list[Job], configfile: str) -> dict[str, A
             metrics += fnmatch.filter(outs, entry["metrics"])
         if "curves" in entry:
             plots += curve_plots(name, entry["curves"], outs)
+        plots += [out for out in outs if out.endswith(FIGURE_SUFFIX)]
     return {"stages": stages, "metrics": metrics, "plots": plots}
 
 

@@ -111,6 +111,8 @@ def run_worker(
             trial = study.ask()
             trial.set_user_attr("worker", worker)
         else:
+            if not done:
+                log.info(idle_reason(study, worker, max_trials))
             return done
         params = suggest(trial, space, ranges)
         try:
@@ -121,6 +123,17 @@ def run_worker(
             continue
         study.tell(trial, value)
         done.append({"trial": trial.number, "state": "COMPLETE", "value": value, **params})
+
+
+def idle_reason(study: optuna.Study, worker: int, max_trials: int) -> str:
+    """Why worker `worker` ran no trial: the budget is taken, and by which workers."""
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False, states=COUNTED):
+        owner = str(trial.user_attrs.get("worker", "?"))
+        counts[owner] = counts.get(owner, 0) + 1
+    taken = ", ".join(f"worker {owner}: {n}" for owner, n in sorted(counts.items()))
+    return (f"worker {worker} ran no trial: the study already holds {sum(counts.values())} "
+            f"of its max_num_trials {max_trials} ({taken})")  # fmt: skip
 
 
 def optimal_settings(study: optuna.Study) -> dict[str, Any]:

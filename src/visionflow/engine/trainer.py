@@ -13,9 +13,10 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
+from visionflow.engine import console
 from visionflow.engine.callbacks import EpochCountCheckpoint, EpochMetricsWriter, RngStateKeeper
 from visionflow.engine.checkpoint_io import AtomicCheckpointIO
-from visionflow.io import BadInputError, copy_file, safe_torch_load
+from visionflow.io import BadInputError, link_file, safe_torch_load
 from visionflow.settings import PRECISIONS
 
 log = logging.getLogger(__name__)
@@ -103,13 +104,15 @@ def fit(
     (by default `train/<name>` and `val/<name>`); `best_by`
     is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
     checkpoints/best.ckpt, or None to publish the final epoch's model as
-    checkpoints/final.ckpt. `callbacks` add experiment-specific behaviour, `loggers` go
-    beside the CSV and TensorBoard ones; `precision` is the run's setting. `devices`,
+    checkpoints/final.ckpt (hard links to that epoch's file, not copies). `callbacks` add
+    experiment-specific behaviour, `loggers` go beside the CSV and TensorBoard ones;
+    `precision` is the run's setting. `devices`,
     `nodes` and `strategy` are Lightning's: several devices train data-parallel (DDP,
     gloo on CPU, nccl on GPU); our sampler shards the data itself. Writes metrics.csv
     (validation before the first epoch, then train and val per epoch) and
     checkpoints/last.ckpt after every epoch.
     """
+    console.quiet_dependencies()
     ckpt_dir = run_dir / "checkpoints"
     resume = resume_checkpoint(ckpt_dir, dict(module.hparams))
     best = None
@@ -141,6 +144,7 @@ def fit(
         callbacks=[
             EpochMetricsWriter(run_dir / "metrics.csv", metrics, splits),
             RngStateKeeper(),
+            *console.callbacks(metrics),
             *callbacks,
             *([best] if best else []),
             last,
@@ -156,6 +160,7 @@ def fit(
         default_root_dir=run_dir,
         log_every_n_steps=10,
         accumulate_grad_batches=accumulate_grad_batches,
+        **console.trainer_flags(),
     )
     if resume is None:
         trainer.validate(module, datamodule=datamodule, verbose=False)
@@ -163,19 +168,21 @@ def fit(
     source = Path(best.best_model_path) if best else ckpt_dir / "last.ckpt"
     published = ckpt_dir / ("best.ckpt" if best else "final.ckpt")
     if trainer.is_global_zero:
-        copy_file(source, published)
+        link_file(source, published)
     return published
 
 
 def evaluate(module: L.LightningModule, dataloader: Any) -> dict[str, float]:
     """Validation metrics of `module` on `dataloader` (keys without the `val/` prefix), in the
     precision it was trained with (its `precision` hyperparameter; fp32 without one)."""
+    console.quiet_dependencies()
     trainer = L.Trainer(
         accelerator="auto",
         devices=1,
         precision=lightning_precision(module.hparams.get("precision", PRECISIONS[0])),
         logger=False,
         enable_checkpointing=False,
+        **console.trainer_flags(),
     )
     [metrics] = trainer.validate(module, dataloaders=dataloader, verbose=False)
     return {k.removeprefix("val/"): float(v) for k, v in metrics.items() if k.startswith("val/")}

@@ -15,6 +15,14 @@ def get_cvat_store(wildcards, input):
     return os.path.dirname(os.path.dirname(input.store[0]))
 
 
+def get_cvat_split_weights(wildcards):
+    """The embedding weights file, where the split method embeds the frames."""
+    split = config["cvat"]["split"]
+    if split["method"] != "feature_space":
+        return []
+    return weights_file("cvat.split.embedding_weights", split["embedding_weights"])
+
+
 def get_cvat_split_options(wildcards):
     """JSON of the configured split method's options (what make_split reads)."""
     split = config["cvat"]["split"]

@@ -42,6 +42,13 @@ def get_detection_search_settings(wildcards):
     return json.dumps(settings | {"hpo": hpo}, sort_keys=True)
 
 
+def get_detection_weights(wildcards):
+    """The variant's backbone weights file, when it names one."""
+    index = list(DETECTION_VARIANTS).index(wildcards.variant)
+    key = f"detection.variants.{index}.weights"
+    return weights_file(key, DETECTION_VARIANTS[wildcards.variant].get("weights"))
+
+
 def get_detection_train_inputs(wildcards):
     """The prepared store, plus the search's result when the variant runs one."""
     inputs = {"store": CVAT_STORE}

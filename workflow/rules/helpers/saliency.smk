@@ -3,7 +3,7 @@ import copy
 import itertools
 
 from visionflow.experiments.saliency import STAGES as SALIENCY_STAGES
-from visionflow.experiments.saliency import weights_file
+from visionflow.experiments.saliency import task_weights_path
 
 PREPARED_SALIENCY = "data/prepared/saliency"
 SALIENCY_STORE = [
@@ -51,20 +51,28 @@ def saliency_export(point, stage):
 
 
 def get_saliency_stage_inputs(wildcards):
-    """The store, the previous kept stage's export (for the first, `load_model` if given)
-    and, for pretrain_weights, each trained task's main-network weights."""
+    """The store; the previous kept stage's export (for the first, `load_model` if given,
+    else the ImageNet encoder weights when set); for pretrain_weights, each trained task's
+    main-network weights."""
     inputs = {"store": SALIENCY_STORE}
     stages = saliency_stages()
     position = stages.index(wildcards.saliency_stage)
     if position:
         inputs["previous"] = saliency_export(wildcards.point, stages[position - 1])
     elif config["saliency"]["load_model"]:
-        inputs["previous"] = config["saliency"]["load_model"]
+        [inputs["previous"]] = weights_file("saliency.load_model", config["saliency"]["load_model"])
+    else:
+        encoder = saliency_config(wildcards.point)["model"]["weights"]
+        inputs["encoder"] = weights_file("saliency.model.weights", encoder)
     if wildcards.saliency_stage == "pretrain_weights":
         section = config["saliency"]
         tasks = section["pretrain_weights"]["tasks"] or section["tasks"]
         inputs["weights"] = [
-            weights_file(section["weights_dir"], task) for task in tasks
+            path
+            for task in tasks
+            for path in weights_file(
+                "saliency.weights_dir", task_weights_path(section["weights_dir"], task)
+            )
         ]
     return inputs
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-
-from tqdm import tqdm
 
 from visionflow.data.conversion import Problem, reject
 from visionflow.data.cvat.geometry import extent
 from visionflow.data.cvat.rows import Row, as_floats, box, frame_base, frame_rows, task_problem
 from visionflow.io import BadInputError
+from visionflow.progress import progress_bar
 
 
 def redact(uri: str) -> str:
@@ -150,7 +148,7 @@ def read_mongo(
         if missing := [t for t in names if t not in found]:
             raise BadInputError(sources[0], f"task(s) {missing} not found")
         rows = []
-        for task in tqdm(names, desc="reading MongoDB tasks", unit="task", file=sys.stderr):
+        for task in progress_bar(names, desc="reading MongoDB tasks", unit="task"):
             docs = list(meta.find({"task_name": task}))
             annotations = shapes.find({"task_name": task}).sort("_id", 1)
             rows += _mongo_task(task, docs, annotations, sources, on_bad_sample, skipped)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from sklearn.cluster import KMeans
 from sklearn.manifold import TSNE
-from tqdm import tqdm
 
 from visionflow.data.cvat.crop import crop_rectangle
 from visionflow.io import BadInputError, write_table
 from visionflow.models.embedding import resnet18_embedder
 from visionflow.models.normalisation import IMAGENET_MEAN, IMAGENET_STD
+from visionflow.progress import progress_bar
 
 METHODS = ("every_nth", "list", "feature_space")
 FRAME_COLUMNS = ["task", "frame", "image", "width", "height"]
@@ -131,7 +130,7 @@ def embed_frames(
     model = resnet18_embedder(weights)
     rows = list(frames.itertuples(index=False))
     out = np.empty((len(rows), 512), dtype=np.float32)
-    bar = tqdm(total=len(rows), desc="embed frames", unit="frame", file=sys.stderr)
+    bar = progress_bar(total=len(rows), desc="embed frames", unit="frame")
     with bar, torch.no_grad():
         for start in range(0, len(rows), batch_size):
             batch = [_load_image(Path(root), row, size) for row in rows[start : start + batch_size]]

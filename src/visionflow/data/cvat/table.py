@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from itertools import groupby
 from operator import itemgetter
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 from visionflow.data.conversion import POLICIES, Problem, reject
 from visionflow.data.cvat import crop
@@ -31,6 +29,7 @@ from visionflow.data.cvat.cvat_xml import read_cvat_xml
 from visionflow.data.cvat.mongo import mongo_settings, read_mongo, redact
 from visionflow.data.cvat.rows import BACKGROUND, COLUMNS, DTYPES, Row, frame_rows, task_problem
 from visionflow.io import BadInputError, atomic_directory, write_json, write_table
+from visionflow.progress import progress_bar
 
 SOURCES = ("auto", "xml", "coco", "mongo")
 XML_FILE, COCO_FILE = "annotations.xml", "annotations.json"
@@ -79,7 +78,7 @@ def _checked(
     """The rows whose image exists and whose boxes are valid (clipped); the rest rejected."""
     kept, folder = [], str(root)
     frames = groupby(rows, key=itemgetter("task", "frame"))
-    for (task, frame), group in tqdm(frames, desc="checking frames", unit="frame", file=sys.stderr):
+    for (task, frame), group in progress_bar(frames, desc="checking frames", unit="frame"):
         rows_of_frame = list(group)
         where = f"task {task!r}, frame {frame}"
         image = rows_of_frame[0]["image"]
@@ -136,9 +135,7 @@ def _file_rows(
 ) -> tuple[list[Row], dict[str, str]]:
     """Rows of every task's annotation file, and each task's file as a message source."""
     rows, sources = [], {}
-    for task in tqdm(
-        _task_names(root, tasks), desc="reading CVAT tasks", unit="task", file=sys.stderr
-    ):
+    for task in progress_bar(_task_names(root, tasks), desc="reading CVAT tasks", unit="task"):
         try:
             path, read = _reader(root / task, source)
             sources[task] = str(path)

@@ -138,28 +138,28 @@ def register(areas: common.Areas) -> None:
     p.add_argument("--jobs", type=int, default=1, help="search jobs sharing the study (default 1)")
     p.add_argument("--out", type=Path, required=True, help="JSON of this job's trials")
     p = common.add_verb(verbs, "select", _select, "best settings, trial table and history figure")
-    p.add_argument("--hpo-dir", type=Path, required=True)
+    p.add_argument("--hpo-dir", type=Path, required=True, help="folder of the search jobs' JSONs")
     p.add_argument(
         "--settings", type=common.json_object, required=True, help="JSON run and search settings"
     )
     p.add_argument("--out", type=Path, required=True, help="optimal_hpo_settings.json")
     p.add_argument("--trials", type=Path, required=True, help="CSV of every trial")
-    p.add_argument("--figure", type=Path, required=True)
+    p.add_argument("--figure", type=Path, required=True, help="history PNG to write")
     p = common.add_verb(verbs, "train", _train, "train one variant (resumes if interrupted)")
     _add_frames(p)
-    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--run-dir", type=Path, required=True, help="run directory to write")
     p.add_argument("--settings", type=common.json_object, required=True, help="JSON run settings")
     p.add_argument("--optimal", type=Path, help="optimal_hpo_settings.json of a search")
     p = common.add_verb(
         verbs, "predict", _predict, "detections of a checkpoint on the validation frames"
     )
     _add_frames(p)
-    p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint of a detection run")
     p.add_argument("--batch-size", type=int, default=8, help="batch size (default 8)")
     common.add_workers(p)
     p.add_argument("--out", type=Path, required=True, help="predictions.parquet")
     p = common.add_verb(verbs, "test", _test, "P/R/F1 grid and COCO mAP of predictions")
-    p.add_argument("--predictions", type=Path, required=True)
+    p.add_argument("--predictions", type=Path, required=True, help="predictions.parquet")
     common.add_data(p, STORE)
     p.add_argument(
         "--score-thresholds",
@@ -170,16 +170,18 @@ def register(areas: common.Areas) -> None:
     p.add_argument(
         "--iou-thresholds", type=common.json_value, default=[0.5], help="JSON list (default [0.5])"
     )
-    p.add_argument("--name", default="detector", help="variant name for the figure title")
+    p.add_argument(
+        "--name", default="detector", help="variant name for the figure title (default detector)"
+    )
     p.add_argument("--grid", type=Path, required=True, help="CSV to write")
     p.add_argument("--per-class", type=Path, required=True, help="CSV of the grid per class")
     p.add_argument("--coco", type=Path, required=True, help="JSON to write")
-    p.add_argument("--figure", type=Path, required=True)
+    p.add_argument("--figure", type=Path, required=True, help="P/R/F1 PNG to write")
     p.add_argument("--curves", type=Path, required=True, help="per-class P/R/F1 curves")
     p = common.add_verb(
         verbs, "auto-annotate", _annotate, "CVAT XML/COCO of detections, review list"
     )
-    p.add_argument("--predictions", type=Path, required=True)
+    p.add_argument("--predictions", type=Path, required=True, help="predictions.parquet")
     common.add_data(p, STORE)
     p.add_argument("--threshold", type=float, default=0.5, help="lowest score kept (default 0.5)")
     p.add_argument(
@@ -216,8 +218,8 @@ def register(areas: common.Areas) -> None:
         verbs, "summarize", _summarize, "variants side by side: figure, loss curves, table"
     )
     common.add_runs(p)
-    p.add_argument("--figure", type=Path, required=True)
-    p.add_argument("--loss", type=Path, required=True)
+    p.add_argument("--figure", type=Path, required=True, help="comparison PNG to write")
+    p.add_argument("--loss", type=Path, required=True, help="loss curves PNG to write")
     p.add_argument("--out", type=Path, required=True, help="summary CSV to write")
     p = common.add_verb(
         verbs, "import-config", _import_config, "the original's settings JSON as config YAML"

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from visionflow.engine.datamodule import eval_loader
 from visionflow.engine.recipe import run_history
@@ -19,6 +18,7 @@ from visionflow.experiments.detection.frames import DetectionFrames, collate, pr
 from visionflow.experiments.detection.training import MODEL_KEYS, build_model
 from visionflow.io import BadInputError, safe_torch_load
 from visionflow.metrics.detection import coco_map, prf_grid, prf_per_class
+from visionflow.progress import progress_bar
 
 
 def load(ckpt: str | Path) -> nn.Module:
@@ -46,7 +46,7 @@ def predict(
     rows = []
     loader = eval_loader(dataset, batch_size, workers, collate)
     done = 0
-    for images, _ in tqdm(loader, desc="detect", unit="batch"):
+    for images, _ in progress_bar(loader, desc="detect", unit="batch"):
         for output in model(images):
             frame = dataset.frames[done]
             done += 1

@@ -24,7 +24,7 @@ PROCESSING = {
 JOB_KEYS = ("threads", "mem_mb", "runtime", "workers", "grid", "demo")
 
 
-def weights_file(weights_dir: str, task: str) -> str:
+def task_weights_path(weights_dir: str, task: str) -> str:
     """pretrain_weights' file of `task`: `<dir>/<task>.pt`, else the original's student export
     `<dir>/<TASK>/exported/<task lower>.pth` with the folder's case ignored (the original
     looks for `<task upper>`, which misses its own `UniSal` folder on case-sensitive disks)."""

@@ -13,7 +13,6 @@ import pandas as pd
 import torch
 from PIL import Image
 from torch import Tensor
-from tqdm import tqdm
 
 from visionflow.data.saliency import PackedSaliency, labelled_images, read_pair
 from visionflow.data.saliency_processing import MapProcessing
@@ -21,6 +20,7 @@ from visionflow.experiments.saliency.training import load
 from visionflow.io import BadInputError, atomic_directory
 from visionflow.metrics.saliency import METRICS, bce, map_metrics
 from visionflow.models.hypernet import HyperNetwork
+from visionflow.progress import progress_bar
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SET_COLUMNS = ["Model", "CC_mean", "CC_std", "KL_mean", "KL_std", "images"]
@@ -77,7 +77,7 @@ def evaluate(
     for column, (task, task_id) in enumerate(ids.items()):
         have = np.flatnonzero(store.has[:, column])
         scores: dict[str, list[Tensor]] = {name: [] for name in METRICS}
-        for start in tqdm(range(0, len(have), batch_size), desc=f"test {task}", unit="batch"):
+        for start in progress_bar(range(0, len(have), batch_size), desc=f"test {task}", unit="batch"):
             samples = [store[int(i)] for i in have[start : start + batch_size]]
             batch = torch.stack([image for image, _, _ in samples])
             target = _processed(torch.stack([maps[task] for _, maps, _ in samples]) / 255, pre)
@@ -109,7 +109,7 @@ def evaluate_set(
     for task, task_id in task_ids.items():
         found = labelled_images(root, task)
         values: dict[str, list[float]] = {"cc": [], "kl": []}
-        for _, image_path, map_path in tqdm(found, desc=f"{root.name} {task}", unit="img"):
+        for _, image_path, map_path in progress_bar(found, desc=f"{root.name} {task}", unit="img"):
             image, saliency = read_pair(image_path, map_path)
             target = _processed(torch.from_numpy(saliency)[None] / 255, pre)
             pred = torch.sigmoid(model(task_id, torch.from_numpy(image).permute(2, 0, 1)[None]))
@@ -170,7 +170,7 @@ def run_maps(
     model.eval()
     post = MapProcessing(postprocess or {})
     maps = {}
-    for task, task_id in tqdm(_task_ids(settings, tasks).items(), desc="run", unit="task"):
+    for task, task_id in progress_bar(_task_ids(settings, tasks).items(), desc="run", unit="task"):
         pred = torch.cat([torch.sigmoid(model(task_id, image[None])) for image in images])
         maps[task] = (_processed(pred.squeeze(1), post).clamp(0, 1) * 255).round().byte().numpy()
     return maps

@@ -1,0 +1,104 @@
+"""A newcomer's first hour, scripted on the tiny run (the demo at test size): the README's
+used-by commands as printed, then five typical mistakes, each answered by one line that
+names the config key and where it was set."""
+
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import REPO, SNAKEMAKE, planned_jobs, run
+
+SNAKEMAKES_OWN = (
+    "Using workflow specific profile workflow/profiles/default",
+    "Config file config/config.yaml is extended by additional config",
+)
+TOP1 = "results/cornet/top1.png"
+# What the CORnet figure needs of a finished run (the rest of it is not copied).
+CORNET_PART = ("workflow", "config", "envs", ".snakemake", "data/raw/miniimagenet",
+               "data/prepared/miniimagenet", "results/cornet", "logs/cornet")  # fmt: skip
+
+
+def readme_used_by_commands() -> list[list[str]]:
+    """The `snakemake` command lines of the README's "Used-by commands" section, up to the
+    real study (which needs the real data)."""
+    section = (REPO / "README.md").read_text().split("\n## Used-by commands\n", 1)[1]
+    section = section.split("\n## ", 1)[0].split("\n### ", 1)[0]
+    return [shlex.split(line.split("#", 1)[0]) for line in section.splitlines()
+            if line.startswith("snakemake ")]  # fmt: skip
+
+
+def snakemake_in(workdir: Path, *args: str) -> tuple[int, list[str]]:
+    """Exit status and output lines (stderr, then stdout) of Snakemake as a user types it:
+    no --resources added."""
+    result = run([*SNAKEMAKE, *args], cwd=workdir, check=False)
+    return result.returncode, (result.stderr + result.stdout).splitlines()
+
+
+def error_lines(lines: list[str]) -> list[str]:
+    """The lines a failed start printed, without Snakemake's own notices."""
+    return [line for line in lines if not line.startswith(SNAKEMAKES_OWN)]
+
+
+def cornet_part(finished: Path, target: Path) -> Path:
+    """A copy of what `finished` holds for the CORnet figure, timestamps kept."""
+    for name in CORNET_PART:
+        if (finished / name).exists():
+            shutil.copytree(finished / name, target / name, symlinks=True)
+    return target
+
+
+@pytest.mark.slow
+def test_the_readmes_used_by_commands_find_a_finished_run(tiny_run):
+    commands = readme_used_by_commands()
+    assert len(commands) >= 6
+    for words in commands:
+        # targets never follow --resources's values unless after `--`
+        if "--resources" in words:
+            after = words[words.index("--resources") + 2 :]
+            assert not after or after[0].startswith("-"), shlex.join(words)
+        if "--report" in words:
+            continue  # the report of the tiny run: test_workflow's check_report
+        status, lines = snakemake_in(tiny_run, "-n", *words[1:])
+        assert status == 0, (shlex.join(words), lines[-20:])
+        assert "Nothing to be done (all requested files are present and up to date)." in lines
+
+
+@pytest.mark.slow
+def test_five_mistakes_each_get_one_line_naming_the_key(tiny_run, tmp_path):
+    # a typo
+    status, lines = snakemake_in(tiny_run, "-n", TOP1, "--config", "cornet={learning_rate: 0.01}")
+    assert status == 1
+    assert error_lines(lines) == ["--config: cornet.learning_rate: unknown key (did you mean `lr`?)"]
+
+    # a number inside a --config section arrives as a string: read as the schema's number
+    status, lines = snakemake_in(tiny_run, "-n", TOP1, "--config", "cornet={lr: 0.03}")
+    assert status == 0
+    assert planned_jobs("\n".join(lines)).get("train_cornet") == 2  # a changed lr re-trains
+
+    # a weights file that is not there
+    missing = tmp_path / "CORnet-S.pth"
+    status, lines = snakemake_in(tiny_run, "-n", TOP1, "--config", f"cornet={{pretrained: {missing}}}")
+    assert status == 1
+    assert f"--config: cornet.pretrained: {missing} does not exist" in lines
+    assert not any("Traceback" in line for line in lines)
+
+    # no --resources: the default profile still runs GPU jobs one at a time (no GPU here)
+    workdir = cornet_part(tiny_run, tmp_path / "run")
+    tests = [f"results/cornet/{run}/eval/test.json" for run in ("outer1", "outer2")]
+    status, lines = snakemake_in(workdir, *tests, "--cores", "2", "--forcerun", "test_cornet")
+    assert status == 0, lines[-20:]
+    assert 'Provided resources: gpu=Resource("gpu", 1)' in lines
+    started = [i for i, line in enumerate(lines) if line.endswith("rule test_cornet:")]
+    finished = [i for i, line in enumerate(lines) if line.endswith("(Rule: test_cornet)")]
+    assert len(started) == len(finished) == 2
+    assert finished[0] < started[1]  # two cores, yet the second waited for the GPU
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="dataset roots are not yet checked at start-up")
+def test_a_mistyped_data_root_is_one_line_naming_the_key(tiny_run, tmp_path):
+    typo = tmp_path / "MiniImageNet-typo"
+    status, lines = snakemake_in(tiny_run, "-n", TOP1, "--config", f"miniimagenet={{root: {typo}}}")
+    assert status == 1
+    assert any("miniimagenet.root" in line and str(typo) in line for line in error_lines(lines))
