@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +26,12 @@ VISIONFLOW = [sys.executable, "-m", "visionflow.cli"]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 WORKFLOW_FILES = ("workflow", "config", "envs")
 TINY_CLIP = Path(__file__).parent / "data" / "tiny-clip.json"
+DVC_IGNORE_FILES = (".dvcignore", ".gitignore")
+DVC_LOCAL_STATE = shutil.ignore_patterns("cache", "tmp", "config.local")  # untracked
+GIT_AUTHOR = {f"GIT_{role}_{field}": value for role in ("AUTHOR", "COMMITTER")
+              for field, value in (("NAME", "visionflow tests"),
+                                   ("EMAIL", "tests@visionflow.invalid"))}  # fmt: skip
+JOB = re.compile(r"^(?:local)?rule (\w+):$", re.MULTILINE)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
@@ -63,6 +71,42 @@ def visionflow(
 ) -> subprocess.CompletedProcess:
     """The visionflow CLI in `cwd` (`extra`: environment variables)."""
     return run([*VISIONFLOW, *args], cwd=cwd, check=check, **extra)
+
+
+def sh(cwd: Path, *command: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess:
+    """`command` in `cwd`, with a git author set (commits work on any machine)."""
+    return run(list(command), cwd=cwd, check=check, **GIT_AUTHOR, **extra)
+
+
+def dvc(cwd: Path, *args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess:
+    """DVC in `cwd` (`extra`: environment variables)."""
+    return sh(cwd, str(BIN / "dvc"), *args, check=check, **extra)
+
+
+def dvc_project(workdir: Path, *targets: str, remote: Path | None = None) -> Path:
+    """`workdir` (a workflow copy) as a committed git + DVC project with the repository's DVC
+    config, its dvc.yaml built for `targets`; `remote`: a local default DVC remote."""
+    shutil.copytree(REPO / ".dvc", workdir / ".dvc", ignore=DVC_LOCAL_STATE)
+    for name in DVC_IGNORE_FILES:
+        shutil.copy(REPO / name, workdir / name)
+    sh(workdir, "git", "init", "-q")
+    if remote:
+        dvc(workdir, "remote", "add", "--default", "--force", "local", str(remote))
+    visionflow(workdir, "dvc", "stages", *targets)
+    sh(workdir, "git", "add", "-A")
+    sh(workdir, "git", "commit", "-qm", "tiny demo")
+    return workdir
+
+
+def jobs_run(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Snakemake jobs a command started, per rule (from its output, or its DVC stages')."""
+    return dict(Counter(JOB.findall(result.stdout + result.stderr)))
+
+
+def assert_in_sync(repo: Path, *targets: str) -> None:
+    """Snakemake has nothing to do for `targets` and DVC sees no change."""
+    assert "Nothing to be done" in snakemake(repo, "-n", *targets).stdout
+    assert json.loads(dvc(repo, "status", "--json").stdout) == {}
 
 
 def workflow_copy(root: Path, **sections: dict) -> Path:
