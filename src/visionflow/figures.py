@@ -50,6 +50,7 @@ STYLE = {
     "lines.markersize": 5,
 }
 
+LOG_SPAN = 100  # curves whose positive values span more than this ratio get a log y axis
 ANNOTATED_CLASSES = 20  # confusion cells get their count written up to this many classes
 LABELLED_CLASSES = 50  # per-class figures name every class up to this many
 
@@ -153,7 +154,9 @@ def _train_val_curves(
     title: str,
     val_label: str,
 ) -> Figure:
-    """Plot train (solid) and validation (dashed) `column` against epoch, one colour per run."""
+    """Plot train (solid) and validation (dashed) `column` against epoch, one colour per run;
+    on a log y axis when the values are positive and span more than LOG_SPAN (an untrained
+    epoch 0 would otherwise flatten every later epoch)."""
     _check_runs(runs)
     with axes_figure(path, epochs=True) as ax:
         handles = []
@@ -168,6 +171,11 @@ def _train_val_curves(
             Line2D([], [], color="0.3", linestyle="-", label="train"),
             Line2D([], [], color="0.3", linestyle="--", label=val_label),
         ]
+        values = np.concatenate([line.get_ydata() for line in ax.get_lines()]).astype(float)
+        values = values[np.isfinite(values)]
+        if values.size and values.min() > 0 and values.max() > LOG_SPAN * values.min():
+            ax.set_yscale("log")
+            ylabel += " (log scale)"
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
