@@ -260,6 +260,30 @@ def prediction_table(rows) -> pd.DataFrame:
     return pd.DataFrame(records, columns=columns).astype({"frame": "int64", "score": float})
 
 
+def drawn_texts(fig) -> dict[str, object]:
+    """Every non-empty title, suptitle, label and tick label as drawn: text -> its extent in
+    display pixels (the figure spans (0, 0) to fig.bbox's width and height)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()  # the figure was closed after saving
+    fig.draw(renderer)
+    artists = [fig._suptitle] if fig._suptitle else []
+    for ax in fig.axes:
+        artists += [ax.title, ax.xaxis.label, ax.yaxis.label]
+        for axis, coordinate in ((ax.xaxis, 0), (ax.yaxis, 1)):
+            low, high = sorted(axis.get_view_interval())
+            artists += [label for label in axis.get_ticklabels()
+                        if low <= label.get_position()[coordinate] <= high]  # fmt: skip
+    return {a.get_text(): a.get_window_extent(renderer) for a in artists if a.get_text()}
+
+
+def assert_texts_inside(fig) -> None:
+    """No title, label or tick label is cut off by the figure's edge."""
+    for text, box in drawn_texts(fig).items():
+        assert box.x0 >= 0 and box.y0 >= 0, text
+        assert box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height, text
+
+
 def texts(fig) -> list[str]:
     """Every title, suptitle, axis label and text drawn on a figure, for content checks."""
     found = [fig._suptitle.get_text()] if fig._suptitle else []
