@@ -260,13 +260,19 @@ def prediction_table(rows) -> pd.DataFrame:
     return pd.DataFrame(records, columns=columns).astype({"frame": "int64", "score": float})
 
 
+def draw(fig):
+    """Draw a saved (and closed) figure again; its renderer, for extents in display pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    return renderer
+
+
 def drawn_texts(fig) -> dict[str, object]:
     """Every non-empty title, suptitle, label and tick label as drawn: text -> its extent in
     display pixels (the figure spans (0, 0) to fig.bbox's width and height)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    renderer = FigureCanvasAgg(fig).get_renderer()  # the figure was closed after saving
-    fig.draw(renderer)
+    renderer = draw(fig)
     artists = [fig._suptitle] if fig._suptitle else []
     for ax in fig.axes:
         artists += [ax.title, ax.xaxis.label, ax.yaxis.label]
@@ -282,6 +288,16 @@ def assert_texts_inside(fig) -> None:
     for text, box in drawn_texts(fig).items():
         assert box.x0 >= 0 and box.y0 >= 0, text
         assert box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height, text
+
+
+def assert_suptitle_clear(fig) -> None:
+    """The figure's title overlaps no panel and no panel title."""
+    renderer = draw(fig)
+    title = fig._suptitle.get_window_extent(renderer)
+    for ax in fig.axes:
+        assert not title.overlaps(ax.get_window_extent(renderer)), ax.get_title()
+        if ax.get_title():
+            assert not title.overlaps(ax.title.get_window_extent(renderer)), ax.get_title()
 
 
 def texts(fig) -> list[str]:
