@@ -40,7 +40,8 @@ bench: $(STAMP)
 	. $(BIN)/activate && python bench/data_loading.py && python bench/jacquard_maps.py \
 	  && python bench/video_decoding.py && python bench/slr_loader.py \
 	  && python bench/annotation_table.py && python bench/hpo_parallel.py \
-	  && python bench/dag_dry_run.py && python bench/demo_wall_time.py && python bench/report.py
+	  && python bench/dag_dry_run.py && python bench/demo_wall_time.py \
+	  && python bench/dvc_cache.py && python bench/report.py
 
 clean:
 	rm -rf data results logs benchmarks .snakemake report.html

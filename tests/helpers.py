@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +26,12 @@ VISIONFLOW = [sys.executable, "-m", "visionflow.cli"]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 WORKFLOW_FILES = ("workflow", "config", "envs")
 TINY_CLIP = Path(__file__).parent / "data" / "tiny-clip.json"
+DVC_IGNORE_FILES = (".dvcignore", ".gitignore")
+DVC_LOCAL_STATE = shutil.ignore_patterns("cache", "tmp", "config.local")  # untracked
+GIT_AUTHOR = {f"GIT_{role}_{field}": value for role in ("AUTHOR", "COMMITTER")
+              for field, value in (("NAME", "visionflow tests"),
+                                   ("EMAIL", "tests@visionflow.invalid"))}  # fmt: skip
+JOB = re.compile(r"^(?:local)?rule (\w+):$", re.MULTILINE)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
@@ -63,6 +71,42 @@ def visionflow(
 ) -> subprocess.CompletedProcess:
     """The visionflow CLI in `cwd` (`extra`: environment variables)."""
     return run([*VISIONFLOW, *args], cwd=cwd, check=check, **extra)
+
+
+def sh(cwd: Path, *command: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess:
+    """`command` in `cwd`, with a git author set (commits work on any machine)."""
+    return run(list(command), cwd=cwd, check=check, **GIT_AUTHOR, **extra)
+
+
+def dvc(cwd: Path, *args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess:
+    """DVC in `cwd` (`extra`: environment variables)."""
+    return sh(cwd, str(BIN / "dvc"), *args, check=check, **extra)
+
+
+def dvc_project(workdir: Path, *targets: str, remote: Path | None = None) -> Path:
+    """`workdir` (a workflow copy) as a committed git + DVC project with the repository's DVC
+    config, its dvc.yaml built for `targets`; `remote`: a local default DVC remote."""
+    shutil.copytree(REPO / ".dvc", workdir / ".dvc", ignore=DVC_LOCAL_STATE)
+    for name in DVC_IGNORE_FILES:
+        shutil.copy(REPO / name, workdir / name)
+    sh(workdir, "git", "init", "-q")
+    if remote:
+        dvc(workdir, "remote", "add", "--default", "--force", "local", str(remote))
+    visionflow(workdir, "dvc", "stages", *targets)
+    sh(workdir, "git", "add", "-A")
+    sh(workdir, "git", "commit", "-qm", "tiny demo")
+    return workdir
+
+
+def jobs_run(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Snakemake jobs a command started, per rule (from its output, or its DVC stages')."""
+    return dict(Counter(JOB.findall(result.stdout + result.stderr)))
+
+
+def assert_in_sync(repo: Path, *targets: str) -> None:
+    """Snakemake has nothing to do for `targets` and DVC sees no change."""
+    assert "Nothing to be done" in snakemake(repo, "-n", *targets).stdout
+    assert json.loads(dvc(repo, "status", "--json").stdout) == {}
 
 
 def workflow_copy(root: Path, **sections: dict) -> Path:
@@ -227,6 +271,46 @@ def prediction_table(rows) -> pd.DataFrame:
     ]  # fmt: skip
     columns = ["task", "frame", "label", "score", "xmin", "ymin", "xmax", "ymax"]
     return pd.DataFrame(records, columns=columns).astype({"frame": "int64", "score": float})
+
+
+def draw(fig):
+    """Draw a saved (and closed) figure again; its renderer, for extents in display pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    return renderer
+
+
+def drawn_texts(fig) -> dict[str, object]:
+    """Every non-empty title, suptitle, label and tick label as drawn: text -> its extent in
+    display pixels (the figure spans (0, 0) to fig.bbox's width and height)."""
+    renderer = draw(fig)
+    artists = [fig._suptitle] if fig._suptitle else []
+    for ax in fig.axes:
+        artists += [ax.title, ax.xaxis.label, ax.yaxis.label]
+        for axis, coordinate in ((ax.xaxis, 0), (ax.yaxis, 1)):
+            low, high = sorted(axis.get_view_interval())
+            artists += [label for label in axis.get_ticklabels()
+                        if low <= label.get_position()[coordinate] <= high]  # fmt: skip
+    return {a.get_text(): a.get_window_extent(renderer) for a in artists if a.get_text()}
+
+
+def assert_texts_inside(fig) -> None:
+    """No title, label or tick label is cut off by the figure's edge."""
+    for text, box in drawn_texts(fig).items():
+        assert box.x0 >= 0 and box.y0 >= 0, text
+        assert box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height, text
+
+
+def assert_suptitle_clear(fig) -> None:
+    """The figure's title overlaps no panel and no panel title."""
+    renderer = draw(fig)
+    title = fig._suptitle.get_window_extent(renderer)
+    for ax in fig.axes:
+        assert not title.overlaps(ax.get_window_extent(renderer)), ax.get_title()
+        if ax.get_title():
+            assert not title.overlaps(ax.title.get_window_extent(renderer)), ax.get_title()
 
 
 def texts(fig) -> list[str]:

@@ -50,6 +50,7 @@ STYLE = {
     "lines.markersize": 5,
 }
 
+LOG_SPAN = 100  # curves whose positive values span more than this ratio get a log y axis
 ANNOTATED_CLASSES = 20  # confusion cells get their count written up to this many classes
 LABELLED_CLASSES = 50  # per-class figures name every class up to this many
 
@@ -191,9 +192,16 @@ def _train_val_curves(
     splits: Mapping[str, str],
 ) -> Figure:
     """Plot train (solid) and each of `splits` (split -> legend label; dashed, dotted, ...)
-    `column` against epoch, one colour per run. A run needs rows of the first of `splits`."""
+    `column` against epoch, one colour per run; on a log y axis when the values are positive
+    and span more than LOG_SPAN (an untrained epoch 0 would otherwise flatten every later
+    epoch). A run needs rows of the first of `splits`."""
     with axes_figure(path, epochs=True) as ax:
         draw_train_val(ax, runs, column, splits)
+        values = np.concatenate([line.get_ydata() for line in ax.get_lines()]).astype(float)
+        values = values[np.isfinite(values)]
+        if values.size and values.min() > 0 and values.max() > LOG_SPAN * values.min():
+            ax.set_yscale("log")
+            ylabel += " (log scale)"
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.set_title(title)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pandas as pd
-from helpers import texts
+from helpers import assert_suptitle_clear, assert_texts_inside, texts
 
 from visionflow.analysis.figures import (
     plot_activation_maximisation,
@@ -25,10 +25,14 @@ def test_tau_matrix_writes_every_value_with_its_layers(tmp_path):
 
 def test_similarity_matrices_name_each_layer_and_class_block(tmp_path):
     matrices = {"V1": np.eye(4), "IT": np.ones((4, 4))}
-    fig = plot_similarity_matrices(matrices, np.array([0, 0, 1, 1]), ["Chair", "Lamp"],
-                                   tmp_path / "layers.png")  # fmt: skip
+    labels = np.array([0, 0, 1, 1])
+    fig = plot_similarity_matrices(matrices, labels, ["Chair", "Lamp"], tmp_path / "layers.png",
+                                   "cornet/outer2: similarity")  # fmt: skip
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["layer V1", "layer IT"]
+    assert fig._suptitle.get_text() == "cornet/outer2: similarity"  # the run is named
+    assert_suptitle_clear(fig)
+    assert_texts_inside(fig)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["Chair", "Lamp"]
 
 

@@ -248,6 +248,22 @@ def test_coco_map_counts_frames_without_detections():
         coco_map(predictions, TRUTH, ["thistle"])
 
 
+def test_heatmap_cells_without_detections_stay_blank_for_precision_only(tmp_path):
+    from visionflow.experiments.detection.figures import plot_prf_heatmaps
+
+    predictions = prediction_table([("t", 0, "thistle", 0.6, A)])  # one detection, score 0.6
+    grid = prf_grid(predictions, TRUTH, [0.5, 0.9], [0.5])  # none left at score 0.9
+    fig = plot_prf_heatmaps(grid, tmp_path / "prf.png", "variant a")
+    precision, recall, f1 = fig.axes[:3]
+    shown = {ax.get_title(): {(t.get_position()[1], t.get_text()) for t in ax.texts}
+             for ax in (precision, recall, f1)}  # fmt: skip
+    assert shown["precision"] == {(0, "1.00")}  # row 1 (score 0.9) is blank, not 0.00
+    assert precision.images[0].get_array().mask[1, 0]
+    assert shown["recall"] == {(0, "0.33"), (1, "0.00")}  # 3 true boxes; none found is a real 0
+    assert shown["f1"] == {(0, "0.50"), (1, "0.00")}
+    assert fig._suptitle.get_text().endswith("; blank: undefined")
+
+
 def test_heatmaps_and_comparison_write_pngs(tmp_path):
     import matplotlib.image as mpimg
 

@@ -1,4 +1,5 @@
-"""Sharing through DVC: a run pushed from one clone is pulled by another with nothing to redo."""
+"""Sharing through DVC: Snakemake and DVC agree in any order, and a run pushed from one clone
+is pulled by another with nothing to redo."""
 
 import json
 import shutil
@@ -12,62 +13,53 @@ import pytest
 import yaml
 from helpers import (
     BIN,
+    DVC_LOCAL_STATE,
     REPO,
+    assert_in_sync,
+    copy_run,
+    dvc,
+    dvc_project,
+    jobs_run,
     planned_jobs,
-    run,
+    read_config,
+    sh,
     snakemake,
     snakemake_command,
     subprocess_env,
-    tiny_config,
+    tiny_workflow,
     visionflow,
     write_config,
 )
 
+from visionflow.dvc import cache
+from visionflow.dvc.commands import CommandError
 from visionflow.dvc.stages import Job, build, parse_dry_run
 from visionflow.io import BadInputError
 
 CORNET_TARGETS = ["results/cornet/top1.png", "results/cornet/summary.csv"]
-REPO_FILES = ("workflow", "config", "envs", ".dvc", ".dvcignore", ".gitignore")
-GIT_AUTHOR = {f"GIT_{role}_{field}": value for role in ("AUTHOR", "COMMITTER")
-              for field, value in (("NAME", "visionflow tests"),
-                                   ("EMAIL", "tests@visionflow.invalid"))}  # fmt: skip
-
-
-def sh(cwd: Path, *command: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess:
-    return run(list(command), cwd=cwd, check=check, **GIT_AUTHOR, **extra)
-
-
-def dvc(cwd: Path, *args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess:
-    return sh(cwd, str(BIN / "dvc"), *args, check=check, **extra)
+CORNET_JOBS = {"train_cornet": 2, "test_cornet": 2, "plot_cornet": 1, "summarize_cornet": 1}
 
 
 def dry_run(cwd: Path) -> str:
     return snakemake(cwd, "-n", *CORNET_TARGETS).stdout
 
 
-def assert_in_sync(clone: Path) -> None:
-    """Snakemake has nothing to do and DVC sees no change."""
-    assert "Nothing to be done" in dry_run(clone)
-    assert json.loads(dvc(clone, "status", "--json").stdout) == {}
+def in_sync(repo: Path) -> None:
+    """Snakemake has nothing to do for the CORnet targets and DVC sees no change."""
+    assert_in_sync(repo, *CORNET_TARGETS)
+
+
+def set_lr(repo: Path, lr: float) -> None:
+    config = read_config(repo)
+    config["cornet"]["lr"] = lr
+    write_config(repo, config)
 
 
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory) -> Path:
     """Repo A: the tiny demo's CORnet part run by `dvc repro` and pushed to a local remote."""
     root = tmp_path_factory.mktemp("dvc")
-    repo = root / "A"
-    repo.mkdir()
-    for name in REPO_FILES:
-        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy
-        copy(REPO / name, repo / name)
-    shutil.rmtree(repo / ".dvc" / "cache", ignore_errors=True)
-    shutil.rmtree(repo / ".dvc" / "tmp", ignore_errors=True)
-    write_config(repo, tiny_config(repo))
-    sh(repo, "git", "init", "-q")
-    dvc(repo, "remote", "add", "--default", "--force", "local", str(root / "remote"))
-    visionflow(repo, "dvc", "stages", *CORNET_TARGETS)
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "commit", "-qm", "tiny demo")
+    repo = dvc_project(tiny_workflow(root / "A"), *CORNET_TARGETS, remote=root / "remote")
     dvc(repo, "repro")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "tiny demo results")
@@ -81,9 +73,19 @@ def clone(origin: Path, name: str) -> Path:
     return target
 
 
+@pytest.fixture(scope="module")
+def snakemake_run(origin) -> Path:
+    """The same project before its first run (origin's first commit), run by `snakemake`:
+    nothing recorded by DVC yet. Tests work on copies (mtimes and .snakemake kept)."""
+    repo = clone(origin, "S")
+    sh(repo, "git", "reset", "-q", "--hard", "HEAD~1")
+    snakemake(repo, *CORNET_TARGETS)
+    return repo
+
+
 @pytest.mark.slow
 def test_origin_is_consistent_after_repro(origin):
-    assert_in_sync(origin)
+    in_sync(origin)
     metrics = yaml.safe_load(dvc(origin, "metrics", "show", "--json").stdout)
     [workspace] = metrics.values()
     top1 = workspace["data"]["results/cornet/outer1/eval/test.json"]["data"]["top1"]
@@ -97,19 +99,115 @@ def test_origin_is_consistent_after_repro(origin):
 
 
 @pytest.mark.slow
+def test_dvc_repro_records_a_snakemake_run_without_running_a_job(snakemake_run, tmp_path):
+    repo = copy_run(snakemake_run, tmp_path / "R")
+    repro = dvc(repo, "repro")
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    # every stage's command ran (nothing was recorded yet) and its Snakemake had nothing to do
+    assert repro.stdout.count("Running stage") == len(stages)
+    assert (repro.stdout + repro.stderr).count("Nothing to be done") == len(stages)
+    assert jobs_run(repro) == {}
+    assert yaml.safe_load((repo / "dvc.lock").read_text())["stages"].keys() == stages.keys()
+    in_sync(repo)
+
+
+@pytest.mark.slow
+def test_dvc_commit_records_a_snakemake_run(snakemake_run, tmp_path):
+    repo = copy_run(snakemake_run, tmp_path / "C")
+    dvc(repo, "commit", "--force")
+    in_sync(repo)
+    repro = dvc(repo, "repro")
+    assert jobs_run(repro) == {} and "Data and pipelines are up to date" in repro.stdout
+
+
+@pytest.mark.slow
+def test_plain_dvc_pull_then_repro_reproduces_nothing(origin):
+    repo = clone(origin, "G")
+    dvc(repo, "pull")
+    repro = dvc(repo, "repro")
+    assert "Running stage" not in repro.stdout and jobs_run(repro) == {}
+    assert json.loads(dvc(repo, "status", "--json").stdout) == {}
+    visionflow(repo, "dvc", "sync")  # pulled files carry DVC's write order as mtimes
+    in_sync(repo)
+
+
+@pytest.mark.slow
+def test_checking_out_an_older_commit_and_back(origin):
+    repo = clone(origin, "F")
+    visionflow(repo, "dvc", "pull")
+    set_lr(repo, 0.005)  # the demo's is 0.05
+    assert jobs_run(dvc(repo, "repro")) == CORNET_JOBS
+    sh(repo, "git", "commit", "-qam", "lr 0.005")
+    checkpoint = "results/cornet/outer1/checkpoints/best.ckpt"
+    trained = (repo / checkpoint).read_bytes()
+
+    sh(repo, "git", "checkout", "-q", "HEAD~1")
+    dvc(repo, "checkout")
+    # Snakemake's metadata holds the lr 0.005 run's params, the mtimes DVC's write order
+    assert "Nothing to be done" not in dry_run(repo)
+    visionflow(repo, "dvc", "sync")
+    in_sync(repo)
+    assert (repo / checkpoint).read_bytes() == (origin / checkpoint).read_bytes() != trained
+
+    sh(repo, "git", "checkout", "-q", "-")
+    dvc(repo, "checkout")
+    visionflow(repo, "dvc", "sync")
+    in_sync(repo)
+    assert read_config(repo)["cornet"]["lr"] == 0.005
+    assert (repo / checkpoint).read_bytes() == trained
+
+
+@pytest.mark.slow
+def test_sync_pull_and_check_refuse_a_cache_type_that_moves_modification_times(tmp_path):
+    repo = tmp_path / "P"
+    repo.mkdir()
+    sh(repo, "git", "init", "-q")
+    shutil.copytree(REPO / ".dvc", repo / ".dvc", ignore=DVC_LOCAL_STATE)
+    dvc(repo, "config", "--local", "cache.type", "hardlink")
+    for verb in (["sync"], ["pull"], ["stages", "--check"]):
+        refused = visionflow(repo, "dvc", *verb, check=False)
+        assert refused.returncode == 2, verb
+        assert refused.stderr.strip() == (
+            "visionflow: error: .dvc/config.local: DVC's cache.type is 'hardlink', not 'copy',"
+            " so recording outputs would change their modification times or hand Snakemake"
+            " stale copies; run `dvc config --local cache.type copy`"
+        )
+    assert not (repo / ".dvc" / "cache").exists()  # nothing pulled
+
+
+@pytest.mark.parametrize(
+    ("shown", "fix"),
+    [
+        (".dvc/config\treflink,copy", "run `dvc config cache.type copy`"),
+        (".dvc/config.local\tsymlink", "run `dvc config --local cache.type copy`"),
+        ("/root/.config/dvc/config\thardlink", "set `type = copy` under [cache] there"),
+        ("", "run `dvc config cache.type copy`"),
+    ],
+)
+def test_a_cache_type_other_than_copy_is_refused_with_its_file_and_fix(monkeypatch, shown, fix):
+    monkeypatch.setattr(cache, "run", lambda tool, args: shown + "\n")
+    with pytest.raises(CommandError) as refused:
+        cache.require_copy_cache()
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith(shown.split("\t")[0] or "DVC's cache.type")
+    assert message.endswith(fix)
+
+
+def test_the_copy_cache_type_passes_from_any_level(monkeypatch):
+    monkeypatch.setattr(cache, "run", lambda tool, args: "/etc/xdg/dvc/config\tcopy\n")
+    cache.require_copy_cache()
+
+
+@pytest.mark.slow
 def test_collaborator_pulls_then_a_changed_hyperparameter_reruns_only_its_jobs(origin):
     repo = clone(origin, "B")
     assert "Nothing to be done" not in dry_run(repo)  # no data yet
     visionflow(repo, "dvc", "pull")
     assert (repo / "results/cornet/outer2/checkpoints/best.ckpt").stat().st_size > 0
-    assert_in_sync(repo)
+    in_sync(repo)
 
-    config = yaml.safe_load((repo / "config/config.yaml").read_text())
-    config["cornet"]["lr"] = 0.02
-    write_config(repo, config)
-    assert planned_jobs(dry_run(repo)) == {
-        "train_cornet": 2, "test_cornet": 2, "plot_cornet": 1, "summarize_cornet": 1,
-    }  # fmt: skip
+    set_lr(repo, 0.02)
+    assert planned_jobs(dry_run(repo)) == CORNET_JOBS
     refused = visionflow(repo, "dvc", "sync", check=False)
     assert refused.returncode == 2 and "dvc status is not clean" in refused.stderr
     assert "cornet.lr" in dvc(repo, "params", "diff").stdout
@@ -120,7 +218,8 @@ def test_collaborator_pulls_then_a_changed_hyperparameter_reruns_only_its_jobs(o
         assert f"Stage '{stage}' didn't change, skipping" in run.stdout
     for stage in ("train_cornet", "evaluate_cornet"):
         assert f"Running stage '{stage}'" in run.stdout
-    assert_in_sync(repo)
+    assert jobs_run(run) == CORNET_JOBS  # exactly the jobs Snakemake planned
+    in_sync(repo)
     [main] = json.loads(dvc(repo, "exp", "show", "--json").stdout)[1:]
     [experiment] = main["experiments"]
     assert experiment["name"] == "lr002"
@@ -146,11 +245,9 @@ def test_pull_refuses_when_the_checkout_does_not_match_the_lock(origin):
 def test_a_second_run_and_dvc_repro_are_locked_out_while_snakemake_runs(origin):
     repo = clone(origin, "E")
     visionflow(repo, "dvc", "pull")
-    config = yaml.safe_load((repo / "config/config.yaml").read_text())
-    config["cornet"]["lr"] = 0.03
-    write_config(repo, config)
+    set_lr(repo, 0.03)
     first = subprocess.Popen(snakemake_command(*CORNET_TARGETS, cores=1), cwd=repo,
-                             env=subprocess_env(), stdout=subprocess.DEVNULL,
+                             env=subprocess_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)  # fmt: skip
     locks = repo / ".snakemake" / "locks"
     deadline = time.monotonic() + 60
@@ -165,11 +262,13 @@ def test_a_second_run_and_dvc_repro_are_locked_out_while_snakemake_runs(origin):
     assert "failed to reproduce 'train_cornet'" in repro.stderr
     assert first.poll() is None, "the first run should still be going"
 
-    _, stderr = first.communicate(timeout=600)
+    stdout, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr[-3000:]
+    ran = subprocess.CompletedProcess(first.args, 0, stdout, stderr)
+    assert jobs_run(ran) == CORNET_JOBS  # the changed learning rate's jobs, no others
     assert "Nothing to be done" in dry_run(repo)  # the first run's outputs stand, complete
-    dvc(repo, "repro")  # records them without running a job
-    assert_in_sync(repo)
+    assert jobs_run(dvc(repo, "repro")) == {}  # records them without running a job
+    in_sync(repo)
 
 
 def free_port() -> int:
@@ -220,7 +319,7 @@ def test_s3_remote_round_trip(origin, moto_server):
                         AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="")  # fmt: skip
     assert denied.returncode == 2 and "dvc pull" in denied.stderr
     visionflow(repo, "dvc", "pull", "--remote", "s3", **S3_ENV)
-    assert_in_sync(repo)
+    in_sync(repo)
 
 
 def test_committed_dvc_yaml_matches_the_workflow():

@@ -10,6 +10,10 @@ import pytest
 from helpers import (
     BIN,
     SNAKEMAKE,
+    assert_in_sync,
+    dvc,
+    dvc_project,
+    jobs_run,
     read_config,
     snakemake,
     subprocess_env,
@@ -74,15 +78,24 @@ def squeue(job_ids: list[str]) -> dict[str, dict]:
     return jobs
 
 
-def test_profile_runs_the_jobs_on_slurm_with_gpus_like_a_local_run(slurm_cluster, tmp_path):
-    workdir, config = tiny_workdir(tmp_path / "slurm")
-    seen = tmp_path / "seen.txt"
-    shim = tmp_path / "bin" / "visionflow"
+@pytest.fixture(scope="module")
+def cluster_run(slurm_cluster, tmp_path_factory) -> tuple[Path, str, Path]:
+    """The tiny CORnet chain run through the slurm profile in a git + DVC project, not yet
+    recorded by DVC: the project, Snakemake's output, the file where each job noted itself."""
+    root = tmp_path_factory.mktemp("slurm")
+    workdir, _ = tiny_workdir(root / "slurm")
+    dvc_project(workdir, TARGET)
+    seen = root / "seen.txt"
+    shim = root / "bin" / "visionflow"
     shim.parent.mkdir()
     shim.write_text(SHIM.format(seen=seen, real=BIN / "visionflow"))
     shim.chmod(0o755)
+    return workdir, run_on_slurm(workdir, shim.parent), seen
 
-    output = run_on_slurm(workdir, shim.parent)
+
+def test_profile_runs_the_jobs_on_slurm_with_gpus_like_a_local_run(cluster_run, tmp_path):
+    workdir, output, seen = cluster_run
+    config = read_config(workdir)
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
     jobs = squeue(submitted)
     assert len(submitted) == len(RULES) and set(jobs) == RULES
@@ -110,3 +123,11 @@ def test_profile_runs_the_jobs_on_slurm_with_gpus_like_a_local_run(slurm_cluster
         for w in (workdir, local)
     ]
     pd.testing.assert_frame_equal(*metrics)
+
+
+def test_dvc_commit_records_a_cluster_run(cluster_run):
+    workdir, _, _ = cluster_run
+    dvc(workdir, "commit", "--force")  # as the README says, after a cluster run
+    assert_in_sync(workdir, TARGET)
+    repro = dvc(workdir, "repro")
+    assert jobs_run(repro) == {} and "Data and pipelines are up to date" in repro.stdout

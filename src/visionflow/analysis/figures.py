@@ -36,9 +36,14 @@ def plot_tau_matrix(
 
 
 def plot_similarity_matrices(
-    matrices: Mapping[str, np.ndarray], labels: np.ndarray, classes: Sequence[str], path: Path
+    matrices: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    classes: Sequence[str],
+    path: Path,
+    title: str,
 ) -> Figure:
-    """One image-by-image similarity heatmap per layer, class blocks named at their centres."""
+    """One image-by-image similarity heatmap per layer, class blocks named at their centres,
+    under `title` (the run)."""
     labels = np.asarray(labels)
     present = np.unique(labels)
     centres = [np.flatnonzero(labels == c).mean() for c in present]
@@ -54,6 +59,7 @@ def plot_similarity_matrices(
             ax.set_yticks(centres, names, fontsize=7)
             ax.set_title(f"layer {layer}")
         axes[0, -1].figure.colorbar(image, ax=axes[0, -1], label="similarity", shrink=0.8)
+        axes[0, 0].figure.suptitle(title)
     return axes[0, 0].figure
 
 

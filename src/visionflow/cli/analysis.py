@@ -41,9 +41,10 @@ def _rsm_model(args: argparse.Namespace) -> None:
     matrices = layer_similarities(activations)
     table = tau_table(matrices, matrices)
     write_table(args.out_dir / "intra_model.csv", table.reset_index())
-    title = f"{args.name}: RSMs, layer vs layer"
-    plot_tau_matrix(table, args.out_dir / "intra_model.png", title, "layer", "layer")
-    plot_similarity_matrices(matrices, labels, classes, args.out_dir / "layers.png")
+    plot_tau_matrix(table, args.out_dir / "intra_model.png", f"{args.name}: RSMs, layer vs layer",
+                    "layer", "layer")  # fmt: skip
+    title = f"{args.name}: image-by-image similarity per layer"
+    plot_similarity_matrices(matrices, labels, classes, args.out_dir / "layers.png", title)
 
 
 def _rsm_compare(args: argparse.Namespace) -> None:

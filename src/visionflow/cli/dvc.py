@@ -9,10 +9,12 @@ from visionflow.cli import common
 
 def _stages(args: argparse.Namespace) -> None:
     from visionflow.dvc import stages
+    from visionflow.dvc.cache import CACHE_TYPE, require_copy_cache
 
     if args.check:
+        require_copy_cache()
         stages.check(args.configfile, args.targets)
-        print(f"{stages.DVC_YAML} is current")
+        print(f"{stages.DVC_YAML} is current; DVC's cache type is {CACHE_TYPE}")
         return
     content = stages.write(args.configfile, args.targets)
     outs = sum(len(stage["outs"]) for stage in content["stages"].values())
@@ -45,7 +47,11 @@ def register(areas: common.Areas) -> None:
         default="config/config.yaml",
         help="config the stages are generated for (default config/config.yaml)",
     )
-    p.add_argument("--check", action="store_true", help="fail if dvc.yaml is not current")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="fail if dvc.yaml is not current or DVC's cache type is not copy",
+    )
     p = common.add_verb(verbs, "pull", _pull, "dvc pull, then mark the pulled outputs current")
     p.add_argument("-r", "--remote", help="DVC remote (default: the configured default)")
     p.add_argument("-j", "--jobs", type=int, help="parallel transfers (default: DVC's)")

@@ -1,9 +1,12 @@
-"""After `dvc pull` or `dvc checkout`: make Snakemake agree that pulled outputs are current.
+"""After `dvc pull` or `dvc checkout`: make Snakemake agree that restored outputs are current.
 
-DVC restores file contents but not modification times, so Snakemake would see inputs
-newer than outputs and re-run. Once `dvc status` confirms every stage matches dvc.lock
-(same code, params, inputs and outputs as when they were made), `snakemake --touch`
-re-stamps the outputs in DAG order and records fresh metadata for the current config.
+Recording outputs (`dvc repro`, `dvc commit`) needs nothing here once DVC's cache type is
+`copy` (cache.py). Restoring them does: DVC writes the files in its own order, with
+modification times unrelated to the DAG, and Snakemake's metadata still holds the params
+of the last run in this folder, not those of the checked-out commit. Once `dvc status`
+confirms every stage matches dvc.lock (same code, params, inputs and outputs as when they
+were made), `snakemake --touch` re-stamps the outputs in DAG order and records fresh
+metadata for the current config.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from visionflow.dvc.cache import require_copy_cache
 from visionflow.dvc.commands import CommandError, run
 from visionflow.dvc.stages import DEFAULT_CONFIG, DVC_YAML
 
@@ -41,7 +45,7 @@ def require_clean_status() -> None:
         )
 
 
-def sync(dvc_yaml_path: Path = DVC_YAML) -> int:
+def restamp(dvc_yaml_path: Path = DVC_YAML) -> int:
     """Touch every stage output in DAG order once DVC vouches for them; the count touched."""
     require_clean_status()
     dvc_yaml = yaml.safe_load(dvc_yaml_path.read_text())
@@ -51,12 +55,19 @@ def sync(dvc_yaml_path: Path = DVC_YAML) -> int:
     return len(outputs)
 
 
+def sync() -> int:
+    """`restamp` the outputs of this checkout, with DVC's cache type checked first."""
+    require_copy_cache()
+    return restamp()
+
+
 def pull(remote: str | None = None, jobs: int | None = None) -> int:
-    """`dvc pull`, then `sync`."""
+    """`dvc pull`, then `restamp`, with DVC's cache type checked first."""
+    require_copy_cache()
     args = (
         ["pull"]
         + (["--remote", remote] if remote else [])
         + (["--jobs", str(jobs)] if jobs else [])
     )
     run("dvc", args, capture=False)
-    return sync()
+    return restamp()

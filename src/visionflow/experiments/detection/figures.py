@@ -57,14 +57,23 @@ def plot_tsne_split(split: pd.DataFrame, path: Path, title: str) -> Figure:
 def plot_prf_heatmaps(grid: pd.DataFrame, path: Path, title: str) -> Figure:
     """Precision, recall and F1 over score x IoU thresholds as three annotated heatmaps.
 
-    The cell of best F1 (first of any ties) is outlined in every panel.
+    The cell of best F1 (first of any ties) is outlined in every panel. Cells where a metric
+    is undefined stay blank: precision without detections, recall without ground truth
+    (the grid stores 0 there).
     """
     if grid.empty:
         raise ValueError("no thresholds to plot")
     best = grid.loc[grid["f1"].idxmax()]
+    undefined = {
+        "precision": grid["tp"] + grid["fp"] == 0,
+        "recall": grid["tp"] + grid["fn"] == 0,
+        "f1": pd.Series(False, index=grid.index),
+    }
     tables = {
-        metric: grid.pivot(index="score_threshold", columns="iou_threshold", values=metric)
-        for metric in ("precision", "recall", "f1")
+        metric: grid.assign(value=grid[metric].mask(blank)).pivot(
+            index="score_threshold", columns="iou_threshold", values="value"
+        )
+        for metric, blank in undefined.items()
     }
     rows, cols = tables["f1"].shape
     best_row = tables["f1"].index.get_loc(best["score_threshold"])
@@ -75,6 +84,8 @@ def plot_prf_heatmaps(grid: pd.DataFrame, path: Path, title: str) -> Figure:
             values = table.to_numpy(dtype=float)
             ax.imshow(values, cmap="viridis", vmin=0, vmax=1, origin="lower", aspect="auto")
             for (row, col), value in np.ndenumerate(values):
+                if np.isnan(value):
+                    continue
                 color = "black" if value > 0.6 else "white"
                 ax.text(
                     col,
@@ -103,6 +114,7 @@ def plot_prf_heatmaps(grid: pd.DataFrame, path: Path, title: str) -> Figure:
         axes[0, 0].figure.suptitle(
             f"{title}\nbest F1 {best['f1']:.3f} at score {best['score_threshold']:g}, "
             f"IoU {best['iou_threshold']:g} (outlined)"
+            + ("; blank: undefined" if any(blank.any() for blank in undefined.values()) else "")
         )
     return axes[0, 0].figure
 

@@ -102,15 +102,15 @@ def plot_shuffled(summary: pd.DataFrame, path: Path) -> Figure:
         raise ValueError("no runs to plot")
     labels = [f"{r.run}\n{r.split}, H={r.shuffle_entropy:.2f}" for r in summary.itertuples()]
     x = np.arange(len(summary))
-    with axes_figure(path, size=(2.0 + 1.6 * len(summary), 4.0)) as ax:
+    with axes_figure(path, size=(max(4.4, 2.0 + 1.6 * len(summary)), 4.6)) as ax:
         ax.bar(x - 0.2, 100 * summary["test_top1"], 0.4, label="frames in order")
         ax.bar(x + 0.2, 100 * summary["shuffled_top1"], 0.4, label="frames shuffled")
         ax.set_xticks(x, labels)
         ax.set_xlim(-0.7, len(summary) - 0.3)
         ax.set_ylim(0, 105)
         ax.set_ylabel("test top-1 (%)")
-        ax.set_title("SLR: test top-1, frames in order vs shuffled")
-        ax.legend(loc="lower right")
+        ax.set_title("SLR: test top-1,\nframes in order vs shuffled")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)  # clear of bars
     return ax.figure
 
 
