@@ -12,7 +12,7 @@ LAYERS = [
     ("io", "settings"),
     ("data", "models", "metrics", "figures"),
     ("engine",),
-    ("experiments", "analysis", "dvc", "demo", "config"),
+    ("experiments", "analysis", "dvc", "demo", "config", "preflight"),
     ("cli",),
 ]
 # Within a layer: what a group may not import.

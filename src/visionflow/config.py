@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, validators
 from visionflow.experiments.grasp import TASKS as GRASP_TASKS
 from visionflow.experiments.saliency import STAGES as SALIENCY_STAGES
 from visionflow.models.catalog import DETECTION_BACKBONES, VIDEO_MODELS
+from visionflow.preflight import STUDIES
 
 # Lists of names the schema refers to as `x-names: <name>`; each becomes an `enum`.
 NAMES: dict[str, Sequence[str]] = {
@@ -27,6 +28,7 @@ NAMES: dict[str, Sequence[str]] = {
     "detection-backbones": DETECTION_BACKBONES,
     "saliency-stages": SALIENCY_STAGES,
     "grasp-tasks": GRASP_TASKS,
+    "experiments": STUDIES,
 }
 COMMAND_LINE = "--config"
 

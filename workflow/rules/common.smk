@@ -44,3 +44,21 @@ def run_settings(section, excluded, **extra):
     run computes from, so a change re-runs exactly the runs it affects."""
     settings = {k: v for k, v in config[section].items() if k not in excluded}
     return json.dumps(settings | extra | {"seed": config["seed"]}, sort_keys=True)
+
+
+def active(study):
+    """Whether the config's `experiments` list has `study`."""
+    return study in config["experiments"]
+
+
+def active_outputs():
+    """What `all` builds: the outputs of every active study, in the config's order."""
+    outputs = {
+        "cornet": cornet_outputs,
+        "grasp": grasp_outputs,
+        "slr": slr_outputs,
+        "detection": detection_outputs,
+        "saliency": saliency_outputs,
+        "analysis": analysis_outputs,
+    }
+    return [path for study in config["experiments"] for path in outputs[study]()]
