@@ -4,24 +4,10 @@ each with its key; a demo writes only its own folder, never a root the user type
 from pathlib import Path
 
 import pytest
-import yaml
-from helpers import REPO, planned_jobs, snakemake, workflow_copy
+from helpers import planned_jobs, snakemake, validated, workflow_copy
 
-from visionflow.config import ConfigError, checked
+from visionflow.config import ConfigError
 from visionflow.preflight import startup
-
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def validated(name: str = "config.yaml", **sections) -> dict:
-    """A config file of the repository, sections updated, validated with defaults filled in."""
-    config = yaml.safe_load((REPO / "config" / name).read_text())
-    for section, values in sections.items():
-        if isinstance(values, dict):
-            config[section].update(values)
-        else:
-            config[section] = values
-    return checked(config, SCHEMA, [f"config/{name}"], {})
 
 
 def test_demo_config_needs_nothing_on_disk():

@@ -27,6 +27,7 @@ AREAS = (
     "visionflow.experiments.saliency.cli",
     "visionflow.cli.analysis",
     "visionflow.cli.dvc",
+    "visionflow.cli.preflight",
 )
 
 
