@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo pull test test-all lint bench reliability clean
+.PHONY: demo pull test test-all lint bench bench-scale reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: $(STAMP)
 	  && python bench/annotation_table.py && python bench/hpo_parallel.py \
 	  && python bench/dag_dry_run.py && python bench/demo_wall_time.py \
 	  && python bench/dvc_cache.py && python bench/report.py
+
+# Conversion cost at paper scale (synthetic raw data, two sizes each; about 20 minutes on 2 cores).
+bench-scale: $(STAMP)
+	. $(BIN)/activate && python bench/scale.py && python bench/report.py
 
 clean:
 	rm -rf data results logs benchmarks .snakemake report.html

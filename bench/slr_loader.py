@@ -9,12 +9,14 @@ sampler (EpochSeededSampler) and transform (train_transform: RandomCrop + flip p
               decord, converts it as `prepare` does (frame_span, crop_box, crop_resize) and picks N
               frames as ClipSource does (frame_indices, black padding at the end).
 
-Both deliver the same uint8 batches of shape (B, N, 3, crop, crop); every train sample of the
-two sides is compared once (this is also the warm-up). The videos are the synthetic WLASL demo
-(H.264 128x96, 25 fps, 28-40 frames). Each repetition times --batches batches after one warm-up
-batch; repetitions alternate store, on-the-fly, store, ... so slow drift of the machine affects
-both alike. The report gives the median rate of each and the ratio store / on-the-fly; the
-target is a ratio of at least 3. Compare ratios between machines, not rates.
+Both deliver uint8 batches of shape (B, N, 3, crop, crop); every train sample of the two
+sides is compared once by PSNR, the store being H.264 (this is also the warm-up). The videos
+are the synthetic WLASL demo (H.264 128x96, 25 fps, 28-40 frames), or with --videos paper
+the 640x480 videos of bench/scale.py (50-80 frames), as the paper setting reads them. Each
+repetition times --batches batches after one warm-up batch; repetitions alternate store,
+on-the-fly, store, ... so slow drift of the machine affects both alike. The report gives
+the median rate of each and the ratio store / on-the-fly; the target is a ratio of at
+least 5. Compare ratios between machines, not rates.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 from loader_rate import items_per_second
+from scale import make_wlasl
 from torch.utils.data import DataLoader
 
 from visionflow.data.wlasl import PackedClips, crop_box, crop_resize, frame_span, prepare
@@ -40,7 +43,7 @@ from visionflow.experiments.slr.clips import ClipSource, frame_indices, train_tr
 from visionflow.io import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "slr_loader.json"
-TARGET_RATIO = 3.0
+TARGET_RATIO = 5.0
 
 
 def log(message: str) -> None:
@@ -74,10 +77,22 @@ class DecodedClips:
         return sample
 
 
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio of two uint8 samples in dB (inf when identical)."""
+    error = torch.mean((a.double() - b.double()) ** 2).item()
+    return float("inf") if error == 0 else 10 * np.log10(255**2 / error)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--videos",
+        choices=("demo", "paper"),
+        default="demo",
+        help="demo: the 128x96 demo videos; paper: 640x480 H.264 of 50-80 frames (bench/scale.py)",
     )
     parser.add_argument("--glosses", type=int, default=10, help="demo glosses")
     parser.add_argument("--per-gloss", type=int, default=12, help="demo train videos per gloss")
@@ -100,8 +115,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-slr-loader-") as tmp:
         raw, store = Path(tmp) / "raw", Path(tmp) / "prepared"
-        log(f"writing {args.glosses} x {args.per_gloss} demo videos to {raw}")
-        generate(raw, args.glosses, {"train": args.per_gloss}, seed=0)
+        log(f"writing {args.glosses} x {args.per_gloss} {args.videos} train videos to {raw}")
+        if args.videos == "paper":  # three in five of its instances are train
+            make_wlasl(raw, args.glosses * args.per_gloss * 5 // 3, args.glosses)
+        else:
+            generate(raw, args.glosses, {"train": args.per_gloss}, seed=0)
         index = raw / "WLASL_v0.3.json"
         log(f"preparing the store at frame size {args.size}")
         split = f"asl{args.glosses}"
@@ -115,8 +133,8 @@ def main() -> None:
         datasets = {name: SeededImageDataset(s, transform, seed=0) for name, s in sources.items()}
         if (args.batches + 1) * args.batch_size > len(datasets["store"]):
             parser.error(f"need (batches + 1) * batch-size <= {len(datasets['store'])} clips")
-        identical = all(
-            torch.equal(datasets["store"][i][0], datasets["on-the-fly"][i][0])
+        agreement = min(
+            psnr(datasets["store"][i][0], datasets["on-the-fly"][i][0])
             for i in range(len(datasets["store"]))
         )
         loaders = {
@@ -141,7 +159,7 @@ def main() -> None:
     verdict = "met" if met else "NOT met"
     shape = f"{args.batch_size} x {args.num_frames} x 3 x {args.crop} x {args.crop}"
     print(f"{len(datasets['store'])} train clips stored at {args.size} px, batches {shape}")
-    print(f"identical samples from both sides: {identical}")
+    print(f"lowest PSNR between the two sides' samples: {agreement:.1f} dB")
     for name, values in rates.items():
         print(f"{name:<10} median {median[name]:8.1f} clips/s (min {min(values):.1f})")
     print(f"ratio store/on-the-fly: {ratio:.2f}x (target >= {TARGET_RATIO:g}x: {verdict})")
@@ -149,7 +167,7 @@ def main() -> None:
     report = {
         "settings": settings,
         "train_clips": len(datasets["store"]),
-        "identical_samples": identical,
+        "min_psnr_db": agreement,
         "clips_per_s": rates,
         "median_clips_per_s": median,
         "ratio_store_over_on_the_fly": ratio,

@@ -121,6 +121,20 @@ def workflow_copy(root: Path, **sections: dict) -> Path:
     return root
 
 
+def validated(name: str = "config.yaml", **sections) -> dict:
+    """A config file of the repository, sections updated, validated with defaults filled in."""
+    from visionflow.config import checked
+
+    config = yaml.safe_load((REPO / "config" / name).read_text())
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            config[section].update(values)
+        else:
+            config[section] = values
+    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    return checked(config, schema, [f"config/{name}"], {})
+
+
 def read_config(workdir: Path) -> dict:
     return yaml.safe_load((workdir / "config" / "config.yaml").read_text())
 

@@ -12,7 +12,7 @@ LAYERS = [
     ("io", "settings", "progress"),
     ("data", "models", "metrics", "figures"),
     ("engine",),
-    ("experiments", "analysis", "dvc", "demo", "config", "config_reference"),
+    ("experiments", "analysis", "dvc", "demo", "config", "config_reference", "preflight"),
     ("cli",),
 ]
 # Within a layer: what a group may not import.

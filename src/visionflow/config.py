@@ -32,6 +32,7 @@ from visionflow.models.catalog import (
     SALIENCY_HYPERNETWORKS,
     VIDEO_MODELS,
 )
+from visionflow.preflight import STUDIES
 from visionflow.settings import PRECISIONS
 
 # Lists of names the schema refers to as `x-names: <name>`; each becomes an `enum`.
@@ -48,6 +49,7 @@ NAMES: dict[str, Sequence[str]] = {
     "cornet-models": CORNET_MODELS,
     "precisions": PRECISIONS,
     "wlasl-crops": WLASL_CROPS,
+    "experiments": STUDIES,
 }
 COMMAND_LINE = "--config"
 
@@ -363,21 +365,14 @@ def saliency_checks(saliency: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
 
 
 def grasp_checks(grasp: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
-    """Original weights files that are missing; a backbone unfrozen later without ImageNet's
-    AlexNet weights (the original starts from them)."""
-    problems: list[tuple[list[Any], str]] = []
-    for task, path in grasp["weights"].items():
-        if path and not Path(path).is_file():
-            problems.append((["grasp", "weights", task], f"file {path} does not exist"))
+    """A backbone unfrozen later without ImageNet's AlexNet weights (the original starts from
+    them); whether the files exist is the start-up check's (`preflight.startup`)."""
     trained = [task for task in grasp["tasks"] if not grasp["weights"].get(task)]
-    alexnet = grasp["alexnet_weights"]
-    if trained and grasp["unfreeze_epoch"] is not None and not alexnet:
-        problems.append((["grasp", "alexnet_weights"],
-                         "must name torchvision's AlexNet state dict when unfreeze_epoch is"
-                         " set (the frozen layers start at ImageNet's weights)"))  # fmt: skip
-    elif trained and alexnet and not Path(alexnet).is_file():
-        problems.append((["grasp", "alexnet_weights"], f"file {alexnet} does not exist"))
-    return problems
+    if trained and grasp["unfreeze_epoch"] is not None and not grasp["alexnet_weights"]:
+        return [(["grasp", "alexnet_weights"],
+                 "must name torchvision's AlexNet state dict when unfreeze_epoch is set (the"
+                 " frozen layers start at ImageNet's weights)")]  # fmt: skip
+    return []
 
 
 def checked(

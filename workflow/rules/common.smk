@@ -77,3 +77,21 @@ def config_weights(key):
         return weights_file(key, value)
 
     return inputs
+
+
+def active(study):
+    """Whether the config's `experiments` list has `study`."""
+    return study in config["experiments"]
+
+
+def active_outputs():
+    """What `all` builds: the outputs of every active study, in the config's order."""
+    outputs = {
+        "cornet": cornet_outputs,
+        "grasp": grasp_outputs,
+        "slr": slr_outputs,
+        "detection": detection_outputs,
+        "saliency": saliency_outputs,
+        "analysis": analysis_outputs,
+    }
+    return [path for study in config["experiments"] for path in outputs[study]()]

@@ -1,11 +1,12 @@
 # Synthetic raw datasets, defined only when the config asks for them (config/config.yaml).
+# Each writes its `demo.out` only; a `root` elsewhere is real data and must exist.
 
 
 if config["miniimagenet"]["demo"]:
 
     rule demo_miniimagenet:
         output:
-            directory(config["miniimagenet"]["root"]),
+            directory(config["miniimagenet"]["demo"]["out"]),
         log:
             "logs/demo/miniimagenet.log",
         benchmark:
@@ -30,7 +31,7 @@ if config["jacquard"]["demo"]:
 
     rule demo_jacquard:
         output:
-            directory(config["jacquard"]["root"]),
+            directory(config["jacquard"]["demo"]["out"]),
         log:
             "logs/demo/jacquard.log",
         benchmark:
@@ -57,7 +58,7 @@ if config["wlasl"]["demo"]:
 
     rule demo_wlasl:
         output:
-            directory(config["wlasl"]["root"]),
+            directory(config["wlasl"]["demo"]["out"]),
         log:
             "logs/demo/wlasl.log",
         benchmark:
@@ -81,7 +82,7 @@ if config["cvat"]["demo"]:
 
     rule demo_cvat:
         output:
-            directory(config["cvat"]["root"]),
+            directory(config["cvat"]["demo"]["out"]),
         log:
             "logs/demo/cvat.log",
         benchmark:
@@ -106,7 +107,7 @@ if config["saliency"]["demo"]:
 
     rule demo_saliency:
         output:
-            directory(config["saliency"]["root"]),
+            directory(config["saliency"]["demo"]["out"]),
         log:
             "logs/demo/saliency.log",
         benchmark:

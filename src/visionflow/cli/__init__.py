@@ -31,6 +31,7 @@ AREAS = (
     "visionflow.cli.analysis",
     "visionflow.cli.dvc",
     "visionflow.cli.config",
+    "visionflow.cli.preflight",
 )
 
 

@@ -3,7 +3,8 @@
 `prepare` takes the instances of a split (`wlasl_index`: the first N glosses of the
 index, or the entries of an I3D split file `nslt_N.json`), decodes each instance's frame
 range with decord, takes the centre square of the frame (or, opt-in, a square around the
-index's bbox), resizes it to a square frame size and appends the uint8 clip to `clips.bin`;
+index's bbox), resizes it to a square frame size and appends the clip, encoded as H.264
+(`clip_codec`), to `clips.bin` through a journal that lets a killed conversion resume;
 `manifest.parquet` indexes the clips and `skipped.csv` records every instance left out and
 why. `PackedClips` reads the store.
 """
@@ -21,15 +22,17 @@ import torch
 from PIL import Image
 
 from visionflow.data import WLASL_CROPS
+from visionflow.data.clip_codec import CODEC, decode_frames, encode_clip
 from visionflow.data.conversion import (
     POLICIES,
     Problem,
     progress,
     worker_pool,
 )
+from visionflow.data.journal import PackJournal
 from visionflow.data.store import PackedSplit
 from visionflow.data.wlasl_index import split_items, split_size
-from visionflow.io import BadInputError, atomic_path, sha256_file, write_json, write_table
+from visionflow.io import BadInputError, sha256_file, write_json, write_table
 
 CROPS = WLASL_CROPS  # the centre square of the frame (as SLR), or a square around the bbox
 Box = tuple[int, int, int, int]  # [x1, y1, x2, y2) in frame pixels
@@ -39,6 +42,7 @@ MANIFEST_COLUMNS = [
 ]  # fmt: skip
 MIN_FRAMES = 10  # SLR keeps a clip only if it has more than 9 frames
 CHUNK = 64  # frames decoded at a time
+PARTIAL = ".partial"  # the pack journal of an unfinished conversion
 
 
 def frame_span(frame_start: int, frame_end: int, length: int) -> tuple[int, int]:
@@ -165,33 +169,62 @@ def prepare(
     sources = [videos_dir / f"{v}.mp4" for v in items["video_id"]]
     records = items.to_dict("records")
     tasks = [(s, r, size, min_frames, crop) for s, r in zip(sources, records, strict=True)]
-    kept, frames, digests = [], [], []
-    with worker_pool(workers) as pool, atomic_path(out_dir / "clips.bin") as tmp:
-        with open(tmp, "wb") as handle:
-            results = progress(pool, decode_clip, tasks, f"decoding {split}", "video")
-            for source, (clip, result) in zip(sources, results, strict=True):
-                kept.append(clip is not None)
-                if clip is None:
-                    skipped.append((str(source), result))
-                    continue
-                handle.write(clip.tobytes())
-                frames.append(len(clip))
-                digests.append(result)
-        stored = items[kept].assign(
-            frames=frames,
-            sha256=digests,
-            source=[str(s) for s, k in zip(sources, kept, strict=True) if k],
-        )
+    digest = {"split_file": sha256_file(split_file)} if split_file else {}
+    settings = {"index": sha256_file(index_path), **digest, "videos": str(videos_dir),
+                "split": split, "size": size, "min_frames": min_frames, "crop": crop,
+                **CODEC}  # fmt: skip
+    with PackJournal(out_dir / PARTIAL, settings) as journal:
+        _pack(journal, tasks, workers, split)
+        stored = _stored(items, sources, journal.entries, skipped)
         if stored.empty:
+            journal.discard()
             raise BadInputError(videos_dir, f"no usable video for split {split}")
-    manifest = _manifest(stored, size)
+        journal.finish(out_dir / "clips.bin")
     write_table(out_dir / "skipped.csv", pd.DataFrame(skipped, columns=["source", "reason"]))
-    write_json(
-        out_dir / "info.json",
-        {"split": split, "frame_size": size, "min_frames": min_frames, "classes": _classes(items)},
-    )
+    info = {"split": split, "frame_size": size, "min_frames": min_frames, "codec": CODEC}
+    write_json(out_dir / "info.json", info | {"classes": _classes(items)})
+    manifest = _manifest(stored)
     write_table(out_dir / "manifest.parquet", manifest)
     return manifest
+
+
+def encode_task(
+    task: tuple[Path, dict[str, Any], int, int, str],
+) -> tuple[bytes | None, int, str]:
+    """(encoded clip, frames, sha256 of the video) of one instance, or (None, 0, reason)."""
+    clip, result = decode_clip(task)
+    if clip is None:
+        return None, 0, result
+    return encode_clip(clip), len(clip), result
+
+
+def _pack(journal: PackJournal, tasks: list[Any], workers: int, split: str) -> None:
+    """Encode the clip of every task the journal has not recorded yet (a killed run with the
+    same settings continues) and record each: its bytes, frames and sha256, or a reason."""
+    done = len(journal.entries)
+    desc = f"decoding {split}" + (f" (resumed after {done} videos)" if done else "")
+    with worker_pool(workers) as pool:
+        for data, frames, result in progress(pool, encode_task, tasks[done:], desc, "video"):
+            if data is None:
+                journal.append({"frames": 0, "reason": result})
+            else:
+                journal.append({"frames": frames, "sha256": result}, data)
+
+
+def _stored(
+    items: pd.DataFrame, sources: list[Path], entries: list[dict[str, Any]], skipped: list[Problem]
+) -> pd.DataFrame:
+    """The index rows whose clip was stored, with frames, sha256, source, offset and nbytes;
+    the others' reasons go to `skipped`."""
+    kept = [entry["frames"] > 0 for entry in entries]
+    skipped += [
+        (str(s), e["reason"]) for s, e, k in zip(sources, entries, kept, strict=True) if not k
+    ]
+    columns = {key: [e[key] for e in entries if e["frames"]]
+               for key in ("frames", "sha256", "offset", "nbytes")}  # fmt: skip
+    return items[kept].assign(
+        source=[str(s) for s, k in zip(sources, kept, strict=True) if k], **columns
+    )
 
 
 def _classes(items: pd.DataFrame) -> list[str]:
@@ -199,21 +232,24 @@ def _classes(items: pd.DataFrame) -> list[str]:
     return items.drop_duplicates("label").sort_values("label")["gloss"].tolist()
 
 
-def _manifest(stored: pd.DataFrame, size: int) -> pd.DataFrame:
-    """The manifest of the stored clips, in storage order and MANIFEST_COLUMNS order."""
-    nbytes = stored["frames"].to_numpy(np.int64) * size * size * 3
-    return stored.assign(
-        id=stored["video_id"],
-        offset=np.cumsum(nbytes) - nbytes,
-    )[MANIFEST_COLUMNS].reset_index(drop=True)
+def _manifest(stored: pd.DataFrame) -> pd.DataFrame:
+    """The manifest of the stored clips, in storage order: MANIFEST_COLUMNS, then the bytes
+    each encoded clip takes in clips.bin."""
+    stored = stored.assign(id=stored["video_id"])
+    return stored[[*MANIFEST_COLUMNS, "nbytes"]].reset_index(drop=True)
 
 
 class PackedClips(PackedSplit):
-    """One split (train/val/test) of a prepared WLASL store; clips are sliced from clips.bin."""
+    """One split (train/val/test) of a prepared WLASL store; each clip is an H.264 file in
+    clips.bin, decoded when read."""
 
     def __init__(self, prepared_dir: str | Path, split: str) -> None:
         super().__init__(prepared_dir, split)
-        info = json.loads((self.prepared_dir / "info.json").read_text())
+        info_path = self.prepared_dir / "info.json"
+        info = json.loads(info_path.read_text())
+        if info.get("codec") != CODEC or "nbytes" not in self.rows:
+            found = info.get("codec", "raw frames")
+            raise BadInputError(info_path, f"store holds {found}, not {CODEC}; prepare it again")
         self.clips_path = self.prepared_dir / "clips.bin"
         self.size: int = info["frame_size"]
         self.classes: list[str] = info["classes"]
@@ -221,14 +257,15 @@ class PackedClips(PackedSplit):
         self.labels: np.ndarray = self.rows["label"].to_numpy(np.int64)
         self.frames: np.ndarray = self.rows["frames"].to_numpy(np.int64)
         self._offsets = self.rows["offset"].to_numpy(np.int64)
+        self._nbytes = self.rows["nbytes"].to_numpy(np.int64)
 
     def files(self, split: str) -> list[str]:
         return ["info.json", "clips.bin"]
 
     def _open_maps(self) -> np.ndarray:
-        """clips.bin as flat uint8, checked to hold every clip of the manifest."""
+        """clips.bin as flat bytes, checked to hold every clip of the manifest."""
         data = np.memmap(self.clips_path, dtype=np.uint8, mode="r")
-        end = int((self._offsets + self.frames * self.size**2 * 3).max(initial=0))
+        end = int((self._offsets + self._nbytes).max(initial=0))
         if data.size < end:
             message = f"holds {data.size} bytes, the manifest needs {end}"
             raise BadInputError(self.clips_path, message)
@@ -236,9 +273,11 @@ class PackedClips(PackedSplit):
 
     def clip(self, index: int, frame_indices: np.ndarray | None = None) -> torch.Tensor:
         """Clip `index` (or the given frames of it) as a uint8 tensor of shape (T, 3, S, S)."""
-        shape = (int(self.frames[index]), self.size, self.size, 3)
         start = int(self._offsets[index])
-        clip = self.maps()[start : start + int(np.prod(shape))].reshape(shape)
-        if frame_indices is not None:
-            clip = clip[frame_indices]
+        data = self.maps()[start : start + int(self._nbytes[index])].tobytes()
+        try:
+            clip = decode_frames(data, int(self.frames[index]), frame_indices)
+        except (ValueError, RuntimeError) as exc:  # decord: RuntimeError for damaged bytes
+            message = f"clip {self.ids[index]} at byte {start} is damaged ({exc})"
+            raise BadInputError(self.clips_path, message) from None
         return torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))

@@ -53,7 +53,10 @@ def get_sample_options(wildcards):
 
 def analysed(section, experiment, runs):
     """Whether every run in `runs` is trained by this config; warns about the others, which
-    are left out of the analysis rather than trained for it."""
+    are left out of the analysis rather than trained for it. Runs of an experiment the
+    config leaves inactive are left out silently."""
+    if not active(experiment):
+        return False
     trained = {"grasp": config["grasp"]["tasks"], "cornet": get_cornet_runs()}[
         experiment
     ]
@@ -267,8 +270,8 @@ def get_clip_options(wildcards):
 
 
 def get_clip_outputs():
-    """CLIP's outputs, in `all` only once weights are configured."""
-    if not config["analysis"]["clip"]["weights"]:
+    """CLIP's outputs (of the grasp study's Jacquard store), once weights are configured."""
+    if not config["analysis"]["clip"]["weights"] or not active("grasp"):
         return []
     return [
         f"{CLIP_DIR}/metrics.json",

@@ -1,0 +1,212 @@
+"""`visionflow preflight`: everything a config needs before cluster hours are spent, checked
+in seconds: data roots and named files (the start-up check), weights that load, each
+model's training step at full size (memory per GPU, FLOPs), and the disk the stores and
+checkpoints will take. Every problem is collected; none stops the others."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from snakemake.utils import update_config
+
+from visionflow.config import checked
+from visionflow.io import BadInputError, safe_torch_load
+from visionflow.preflight import DATASETS, startup
+from visionflow.preflight.estimate import StepCost, step_cost
+
+DEFAULT_CONFIG = "config/config.yaml"
+SCHEMA = "workflow/schemas/config.schema.yaml"
+WEIGHTS_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".tar")
+# Prepared store bytes per raw byte, measured by bench/scale.py (bench/RESULTS.md); the
+# datasets it has not measured are given the 2x bound every store is meant to stay under.
+STORE_RATIO = {"miniimagenet": 3.0, "wlasl": 0.7}
+STORE_BOUND = 2.0
+# Studies whose step is not estimated, and why (they are still built and run by the tests).
+STEPS_UNESTIMATED = {
+    "detection": "the detector's size follows its search and the data's image sizes",
+    "saliency": "the hypernetwork's generated layers follow its grid points",
+}
+CHECKPOINTS_PER_RUN = 2  # best.ckpt and last.ckpt
+GB = 1e9
+MINIIMAGENET_CLASSES = 100  # the CORnet head's width before the store says otherwise
+
+
+@dataclass
+class Report:
+    """What preflight found: lines to read and the problems that stop a run."""
+
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One model's training step: label, builder, batch builder, batch size, optimizer
+    states per parameter, number of runs, epochs."""
+
+    label: str
+    build: Callable[[], torch.nn.Module]
+    inputs: Callable[[int], tuple[torch.Tensor, ...]]
+    batch_size: int
+    optimizer_states: int
+    runs: int
+    epochs: int
+
+
+def load_config(configfile: str | None) -> dict[str, Any]:
+    """The workflow config as Snakemake sees it: the demo config, updated by `configfile`."""
+    files = [DEFAULT_CONFIG] + ([configfile] if configfile and configfile != DEFAULT_CONFIG else [])
+    config: dict[str, Any] = {}
+    for name in files:
+        try:
+            update_config(config, yaml.safe_load(Path(name).read_text()) or {})
+        except OSError as exc:
+            raise BadInputError(name, f"config file cannot be read ({exc.strerror})") from None
+    return checked(config, SCHEMA, files, {})
+
+
+def training_steps(config: Mapping[str, Any]) -> Iterator[Step]:
+    """The training step of every active study whose model size the config fixes."""
+    from visionflow.experiments.cornet.training import build_model as cornet
+    from visionflow.models import video
+    from visionflow.models.grasp import AlexnetMap
+
+    active = config["experiments"]
+    if "cornet" in active:
+        c = config["cornet"]
+        hparams = {
+            "num_classes": MINIIMAGENET_CLASSES,
+            "outer_times": max(c["outer_times"]),
+            "width": c["width"],
+        }
+        crop = c["crop_size"]
+        yield Step("cornet", lambda: cornet(hparams), lambda b: (torch.empty(b, 3, crop, crop),),
+                   c["batch_size"], 1, len(c["outer_times"]), c["epochs"])  # fmt: skip
+    if "grasp" in active:
+        g, size = config["grasp"], config["jacquard"]["size"]
+        yield Step("grasp", lambda: AlexnetMap(g["dropout"]),
+                   lambda b: (torch.empty(b, 3, size, size), torch.empty(b, 1, size, size)),
+                   g["batch_size"], 2, len(g["tasks"]), g["epochs"])  # fmt: skip
+    if "slr" in active:
+        for run in config["slr"]["runs"]:
+            yield _slr_step(run, video)
+
+
+def _slr_step(run: Mapping[str, Any], video: Any) -> Step:
+    """The training step of one SLR queue entry (AdamW: two states per parameter)."""
+    classes = int(run["split"].removeprefix("asl"))
+    frames, size = run["data"]["num_frames"], run["data"]["frame_size"]
+    drop = run.get("model_params", {}).get("drop_p")
+    label = f"slr {run['split']} {run['model']}"
+    return Step(label, lambda: video.build(run["model"], classes, drop),
+                lambda b: (torch.empty(b, 3, frames, size, size),),
+                run["training"]["batch_size"], 2, 1, run["training"]["max_epoch"])  # fmt: skip
+
+
+def check_weights(config: Mapping[str, Any], report: Report) -> None:
+    """Every weights file the active studies name, loaded (weights only, on the CPU)."""
+    for study, key, path in startup.named_files(config):
+        named = path and os.path.isfile(path) and str(path).endswith(WEIGHTS_SUFFIXES)
+        if study in config["experiments"] and named:
+            try:
+                safe_torch_load(path)
+                report.lines.append(f"weights {'.'.join(map(str, key))}: {path} loads")
+            except BadInputError as exc:
+                report.problems.append(f"{'.'.join(map(str, key))}: {exc}")
+
+
+def check_steps(config: Mapping[str, Any], report: Report) -> list[tuple[Step, StepCost]]:
+    """Each model's step cost against the configured GPU memory."""
+    limits = config["preflight"]
+    costs = []
+    for step in training_steps(config):
+        try:
+            cost = step_cost(step.build, step.inputs, step.batch_size, step.optimizer_states)
+        except (RuntimeError, ValueError) as exc:
+            report.problems.append(f"{step.label}: one training step fails ({exc})")
+            continue
+        costs.append((step, cost))
+        memory = cost.memory_bytes / GB
+        report.lines.append(
+            f"model {step.label}: {cost.parameters:,} parameters, batch {step.batch_size}:"
+            f" {memory:.2f} GB per GPU, {cost.flops / 1e12:.3f} TFLOP per step"
+        )
+        if memory > limits["gpu_memory_gb"]:
+            report.problems.append(
+                f"{step.label}: a batch of {step.batch_size} needs about {memory:.1f} GB,"
+                f" more than preflight.gpu_memory_gb ({limits['gpu_memory_gb']:g})"
+            )
+    estimated = {step.label.split()[0] for step, _ in costs}
+    for study in config["experiments"]:
+        if study in STEPS_UNESTIMATED and study not in estimated:
+            report.lines.append(f"model {study}: not estimated ({STEPS_UNESTIMATED[study]})")
+    return costs
+
+
+def raw_bytes(root: str) -> int:
+    """Bytes of every file under a data root (0 if it does not exist)."""
+    return sum(
+        os.path.getsize(os.path.join(folder, name))
+        for folder, _, names in os.walk(root)
+        for name in names
+    )
+
+
+def check_disk(
+    config: Mapping[str, Any], costs: list[tuple[Step, StepCost]], report: Report
+) -> None:
+    """Stores (raw size times the measured store ratio) and checkpoints against free disk."""
+    stores = 0.0
+    for study, dataset in DATASETS.items():
+        root = config[dataset]["root"]
+        if study in config["experiments"] and os.path.isdir(root):
+            stores += raw_bytes(root) * STORE_RATIO.get(dataset, STORE_BOUND)
+    checkpoints = sum(
+        step.runs * CHECKPOINTS_PER_RUN * 4 * cost.parameters * (1 + step.optimizer_states)
+        for step, cost in costs
+    )
+    margin = config["preflight"]["disk_margin"]
+    free = shutil.disk_usage(".").free
+    needed = (stores + checkpoints) * margin
+    report.lines.append(
+        f"disk: stores {stores / GB:.2f} GB + checkpoints {checkpoints / GB:.2f} GB,"
+        f" x{margin:g} margin = {needed / GB:.2f} GB; {free / GB:.1f} GB free"
+    )
+    if needed > free:
+        report.problems.append(
+            f"preflight.disk_margin: {needed / GB:.2f} GB needed (with the margin),"
+            f" {free / GB:.1f} GB free"
+        )
+
+
+def gpu_hours(
+    config: Mapping[str, Any], costs: list[tuple[Step, StepCost]], report: Report
+) -> None:
+    """GPU hours per 1,000 training samples of every run's epochs, at the configured TFLOP/s."""
+    tflops = config["preflight"]["gpu_tflops"]
+    for step, cost in costs:
+        steps = math.ceil(1000 / step.batch_size) * step.epochs * step.runs
+        hours = cost.flops * steps / (tflops * 1e12) / 3600
+        report.lines.append(
+            f"gpu hours {step.label}: {hours:.2f} per 1,000 training samples"
+            f" ({step.runs} runs x {step.epochs} epochs at {tflops:g} TFLOP/s)"
+        )
+
+
+def preflight(config: Mapping[str, Any]) -> Report:
+    """Run every check on a validated config."""
+    report = Report()
+    report.problems += [f"{'.'.join(map(str, k))}: {p}" for k, p in startup.problems(config)]
+    check_weights(config, report)
+    costs = check_steps(config, report)
+    check_disk(config, costs, report)
+    gpu_hours(config, costs, report)
+    return report

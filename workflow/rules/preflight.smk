@@ -1,0 +1,19 @@
+# `snakemake run_preflight`: the config's data, weights, model steps and disk, checked in
+# seconds before a long run (`visionflow preflight`); it has no output, so it always runs.
+
+
+rule run_preflight:
+    log:
+        "logs/preflight.log",
+    benchmark:
+        "benchmarks/preflight.tsv"
+    conda:
+        "../../envs/visionflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        config=json.dumps(config),
+    shell:
+        "visionflow preflight --resolved {params.config:q} 2>&1 | tee {log:q}"
