@@ -82,6 +82,8 @@ def test_further_splits_are_drawn_in_their_own_line_styles(tmp_path, runs):
     assert [line.get_linestyle() for line in lines] == ["-", "--", ":"] * len(runs)
     assert set(lines[1].get_ydata()) == {0.5}  # the first run's test loss
     assert {"train", "test split", "held-out part"} <= set(texts(fig))
+
+
 def test_loss_spanning_decades_gets_a_log_axis_so_later_epochs_stay_readable(tmp_path, runs):
     assert plot_loss(runs, tmp_path / "loss.png").axes[0].get_yscale() == "linear"
     runs["outer_times=4"] = metrics(val_top1=[0.0, 0.3], val_top5=[0.0, 0.6], train_loss=[2.0],

@@ -69,7 +69,8 @@ def test_five_mistakes_each_get_one_line_naming_the_key(tiny_run, tmp_path):
     # a typo
     status, lines = snakemake_in(tiny_run, "-n", TOP1, "--config", "cornet={learning_rate: 0.01}")
     assert status == 1
-    assert error_lines(lines) == ["--config: cornet.learning_rate: unknown key (did you mean `lr`?)"]
+    typo = "--config: cornet.learning_rate: unknown key (did you mean `lr`?)"
+    assert error_lines(lines) == [typo]
 
     # a number inside a --config section arrives as a string: read as the schema's number
     status, lines = snakemake_in(tiny_run, "-n", TOP1, "--config", "cornet={lr: 0.03}")
@@ -78,7 +79,8 @@ def test_five_mistakes_each_get_one_line_naming_the_key(tiny_run, tmp_path):
 
     # a weights file that is not there
     missing = tmp_path / "CORnet-S.pth"
-    status, lines = snakemake_in(tiny_run, "-n", TOP1, "--config", f"cornet={{pretrained: {missing}}}")
+    pretrained = f"cornet={{pretrained: {missing}}}"
+    status, lines = snakemake_in(tiny_run, "-n", TOP1, "--config", pretrained)
     assert status == 1
     assert f"--config: cornet.pretrained: {missing} does not exist" in lines
     assert not any("Traceback" in line for line in lines)

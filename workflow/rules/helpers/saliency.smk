@@ -60,7 +60,9 @@ def get_saliency_stage_inputs(wildcards):
     if position:
         inputs["previous"] = saliency_export(wildcards.point, stages[position - 1])
     elif config["saliency"]["load_model"]:
-        [inputs["previous"]] = weights_file("saliency.load_model", config["saliency"]["load_model"])
+        [inputs["previous"]] = weights_file(
+            "saliency.load_model", config["saliency"]["load_model"]
+        )
     else:
         encoder = saliency_config(wildcards.point)["model"]["weights"]
         inputs["encoder"] = weights_file("saliency.model.weights", encoder)

@@ -77,7 +77,9 @@ def evaluate(
     for column, (task, task_id) in enumerate(ids.items()):
         have = np.flatnonzero(store.has[:, column])
         scores: dict[str, list[Tensor]] = {name: [] for name in METRICS}
-        for start in progress_bar(range(0, len(have), batch_size), desc=f"test {task}", unit="batch"):
+        for start in progress_bar(
+            range(0, len(have), batch_size), desc=f"test {task}", unit="batch"
+        ):
             samples = [store[int(i)] for i in have[start : start + batch_size]]
             batch = torch.stack([image for image, _, _ in samples])
             target = _processed(torch.stack([maps[task] for _, maps, _ in samples]) / 255, pre)
