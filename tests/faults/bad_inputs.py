@@ -539,7 +539,7 @@ def config_yaml_cases() -> list[Case]:
         (
             "original-weights-missing",
             replace("unfreeze_epoch: null", "unfreeze_epoch: null\n  weights: {cls: gone.pth}"),
-            "grasp.weights.cls: file gone.pth does not exist",
+            "grasp.weights.cls: gone.pth does not exist",
         ),
     ]
     return [Case(name, "config", target, damage, expect or "config.yaml")

@@ -116,6 +116,9 @@ def copy_workflow(root: Path) -> None:
         shutil.copytree(REPO / name, root / name)
 
 
+SNAKEMAKES_OWN = ("Using workflow specific profile", "Config file ")  # notices, not errors
+
+
 def dry_run(root: Path, out: Path | None, policy: str) -> None:
     """`snakemake -n` in `root`; SnakemakeRejected with the error part of a clean refusal
     (a traceback reaching outside the workflow's own files is a crash)."""
@@ -126,7 +129,9 @@ def dry_run(root: Path, out: Path | None, policy: str) -> None:
     if result.returncode == 0:
         return
     output = result.stdout + result.stderr
-    error = output[re.search(r"^\w+(Error|Exception)\b", output, re.M).start() :]
+    raised = re.search(r"^\w+(Error|Exception)\b", output, re.M)
+    own = [line for line in output.splitlines() if not line.startswith(SNAKEMAKES_OWN)]
+    error = output[raised.start() :] if raised else "\n".join(own)  # a config problem's lines
     frames = re.findall(r'^\s+File "([^"]+)"', error, re.M)
     if any(not Path(frame).is_relative_to(root / "workflow") for frame in frames):
         raise RuntimeError(f"snakemake failed with a traceback:\n{error}")
