@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pandas as pd
 import torch
@@ -277,7 +278,7 @@ class PackedClips(PackedSplit):
         data = self.maps()[start : start + int(self._nbytes[index])].tobytes()
         try:
             clip = decode_frames(data, int(self.frames[index]), frame_indices)
-        except (ValueError, RuntimeError) as exc:  # decord: RuntimeError for damaged bytes
+        except (ValueError, av.FFmpegError) as exc:
             message = f"clip {self.ids[index]} at byte {start} is damaged ({exc})"
             raise BadInputError(self.clips_path, message) from None
         return torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))
