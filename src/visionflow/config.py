@@ -323,7 +323,7 @@ def cross_checks(config: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
     split = config["cvat"]["split"]
     if split["method"] == "list" and not split["list"]:
         problems.append((["cvat", "split", "list"], "method `list` needs a CSV of val frames"))
-    return problems + saliency_checks(config["saliency"]) + grasp_checks(config["grasp"])
+    return problems + saliency_checks(config["saliency"])
 
 
 def saliency_checks(saliency: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
@@ -336,10 +336,6 @@ def saliency_checks(saliency: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
         problems.append((["saliency", "weights_dir"],
                          "pretrain_weights needs <dir>/<task>.pt main-network weights; set it"
                          " or add pretrain_weights to saliency.skip"))  # fmt: skip
-    if saliency["demo"] is None and not saliency["model"]["weights"]:
-        problems.append((["saliency", "model", "weights"],
-                         "real data needs the torchvision MobileNetV2 ImageNet state dict the"
-                         " original always starts from (mobilenet_v2-b0353104.pth)"))  # fmt: skip
     tasks = set(saliency["tasks"])
     kept = [stage for stage in SALIENCY_STAGES if stage not in saliency["skip"]]
     listed = {(stage, "tasks"): saliency[stage]["tasks"] for stage in kept}
@@ -362,17 +358,6 @@ def saliency_checks(saliency: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append((["saliency", "eval", "sets"], f"two sets are named {name!r}"))
     return problems
-
-
-def grasp_checks(grasp: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
-    """A backbone unfrozen later without ImageNet's AlexNet weights (the original starts from
-    them); whether the files exist is the start-up check's (`preflight.startup`)."""
-    trained = [task for task in grasp["tasks"] if not grasp["weights"].get(task)]
-    if trained and grasp["unfreeze_epoch"] is not None and not grasp["alexnet_weights"]:
-        return [(["grasp", "alexnet_weights"],
-                 "must name torchvision's AlexNet state dict when unfreeze_epoch is set (the"
-                 " frozen layers start at ImageNet's weights)")]  # fmt: skip
-    return []
 
 
 def checked(

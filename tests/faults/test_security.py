@@ -30,7 +30,8 @@ def test_a_path_full_of_shell_syntax_is_only_ever_a_path(tmp_path):
     workdir = workflow_copy(tmp_path)
     config = read_config(workdir)
     root = "data/raw/we ird;$(touch PWNED) `touch PWNED2` 'q\""
-    config["cvat"].update(root=root, demo={"tasks": 2, "frames_per_task": 10, "size": 64})
+    demo = {"tasks": 2, "frames_per_task": 10, "size": 64, "out": root}
+    config["cvat"].update(root=root, demo=demo)
     write_config(workdir, config)
     snakemake(workdir, "data/prepared/cvat/annotations/annotations.parquet")
     assert (workdir / root).is_dir() and any((workdir / root).iterdir())

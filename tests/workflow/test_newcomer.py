@@ -98,7 +98,6 @@ def test_five_mistakes_each_get_one_line_naming_the_key(tiny_run, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="dataset roots are not yet checked at start-up")
 def test_a_mistyped_data_root_is_one_line_naming_the_key(tiny_run, tmp_path):
     typo = tmp_path / "MiniImageNet-typo"
     status, lines = snakemake_in(tiny_run, "-n", TOP1, "--config", f"miniimagenet={{root: {typo}}}")

@@ -29,7 +29,8 @@ def test_paper_config_lists_every_missing_root_and_file_of_the_active_studies(tm
     config = validated("paper.yaml", grasp={"alexnet_weights": weights})
     keys = [".".join(map(str, key)) for key, _ in startup.problems(config)]
     roots = ["miniimagenet", "jacquard", "wlasl", "cvat", "saliency"]
-    assert keys == [f"{name}.root" for name in roots] + ["grasp.alexnet_weights"]
+    files = ["grasp.alexnet_weights", "analysis.rsm.reference.alexnet", "saliency.model.weights"]
+    assert keys == [f"{name}.root" for name in roots] + files  # the last one unset, required
 
     config = validated("paper.yaml", experiments=["cornet"], grasp={"alexnet_weights": weights})
     assert [key for key, _ in startup.problems(config)] == [["miniimagenet", "root"]]
@@ -46,6 +47,8 @@ def test_check_names_the_file_each_key_came_from(tmp_path):
     assert str(error.value).splitlines() == [
         "config/paper.yaml: miniimagenet.root: /data/MiniImageNet does not exist",
         "config/paper.yaml: saliency.root: /data/saliency does not exist",
+        "config/paper.yaml: saliency.model.weights: real data needs the torchvision MobileNetV2"
+        " ImageNet state dict the original always starts from (mobilenet_v2-b0353104.pth)",
     ]
 
 

@@ -237,7 +237,7 @@ def _add_sample_options(parser: argparse.ArgumentParser, single: bool = True) ->
         "--rotations",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="grasp: sample every rotation of a view, as the original (default), or rotation 0",
+        help="grasp: every rotation of a view, as the original, or rotation 0 (default True)",
     )
     common.add_data(parser, "prepared store of the run's dataset")
     parser.add_argument("--split", default="train", help="split sampled (default train)")

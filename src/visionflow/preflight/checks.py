@@ -19,6 +19,7 @@ from snakemake.utils import update_config
 
 from visionflow.config import checked
 from visionflow.io import BadInputError, safe_torch_load
+from visionflow.models.catalog import CORNET_FEEDBACK, CORNET_RECURRENT
 from visionflow.preflight import DATASETS, startup
 from visionflow.preflight.estimate import StepCost, step_cost
 
@@ -82,14 +83,15 @@ def training_steps(config: Mapping[str, Any]) -> Iterator[Step]:
     active = config["experiments"]
     if "cornet" in active:
         c = config["cornet"]
-        hparams = {
-            "num_classes": MINIIMAGENET_CLASSES,
-            "outer_times": max(c["outer_times"]),
-            "width": c["width"],
-        }
+        hparams = {"model": c["model"], "num_classes": MINIIMAGENET_CLASSES, "width": c["width"]}
+        runs = 1  # R, RT, S, Z: one run; S100: one per outer_times value, the largest costs most
+        if c["model"] == CORNET_FEEDBACK:
+            hparams["outer_times"], runs = max(c["outer_times"]), len(c["outer_times"])
+        elif c["model"] in CORNET_RECURRENT:
+            hparams["times"] = c["times"]
         crop = c["crop_size"]
         yield Step("cornet", lambda: cornet(hparams), lambda b: (torch.empty(b, 3, crop, crop),),
-                   c["batch_size"], 1, len(c["outer_times"]), c["epochs"])  # fmt: skip
+                   c["batch_size"], 1, runs, c["epochs"])  # fmt: skip
     if "grasp" in active:
         g, size = config["grasp"], config["jacquard"]["size"]
         yield Step("grasp", lambda: AlexnetMap(g["dropout"]),

@@ -59,8 +59,24 @@ def named_files(config: Mapping[str, Any]) -> Iterator[Named]:
     yield "analysis", ["analysis", "clip", "arch_config"], clip["arch_config"]
 
 
+def unset_files(config: Mapping[str, Any]) -> Iterator[tuple[str, list[Any], str]]:
+    """(study, key, why) of every weights file the config must name but leaves unset."""
+    saliency = config["saliency"]
+    if not demo_generates(config, "saliency") and not saliency["model"]["weights"]:
+        yield "saliency", ["saliency", "model", "weights"], (
+            "real data needs the torchvision MobileNetV2 ImageNet state dict the original"
+            " always starts from (mobilenet_v2-b0353104.pth)")  # fmt: skip
+    grasp = config["grasp"]
+    trained = [task for task in grasp["tasks"] if not grasp["weights"].get(task)]
+    if trained and grasp["unfreeze_epoch"] is not None and not grasp["alexnet_weights"]:
+        yield "grasp", ["grasp", "alexnet_weights"], (
+            "must name torchvision's AlexNet state dict when unfreeze_epoch is set (the frozen"
+            " layers start at ImageNet's weights)")  # fmt: skip
+
+
 def problems(config: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
-    """(key path, problem) of every missing root and named file of the active studies."""
+    """(key path, problem) of every missing root, missing named file and unset required
+    weights file of the active studies."""
     found = []
     for _, key, root in data_roots(config):
         demo = config[key[0]].get("demo")
@@ -72,7 +88,8 @@ def problems(config: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
     for study, key, path in named_files(config):
         if study in config["experiments"] and path and not os.path.exists(path):
             found.append((key, f"{path} does not exist"))
-    return found
+    active = config["experiments"]
+    return found + [(key, why) for study, key, why in unset_files(config) if study in active]
 
 
 def check(config: Mapping[str, Any], files: Sequence[str], overrides: Mapping[str, Any]) -> None:

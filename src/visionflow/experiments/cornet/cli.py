@@ -70,9 +70,13 @@ def _add_test_verb(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=float, help="channel multiplier (original files: 1.0)")
     p.add_argument("--layer", help="block to export (default: the read-out)")
     p.add_argument("--sublayer", help="module of the block (default: its last)")
-    p.add_argument("--time-step", type=int, default=0, help="which call of it, -1 = last (0)")
-    p.add_argument("--imsize", type=int, default=224, help="images squashed to this (224)")
-    p.add_argument("--pattern", default=IMAGE_PATTERN, help=f"files of --images ({IMAGE_PATTERN})")
+    p.add_argument(
+        "--time-step", type=int, default=0, help="which call of it, -1 = last (default 0)"
+    )
+    p.add_argument("--imsize", type=int, default=224, help="images squashed to this (default 224)")
+    p.add_argument(
+        "--pattern", default=IMAGE_PATTERN, help=f"files of --images (default {IMAGE_PATTERN})"
+    )
     p.add_argument("--classes", type=Path, help="map_clsloc.txt naming the predicted classes")
 
 

@@ -204,7 +204,9 @@ def register(areas: common.Areas) -> None:
         "into the task of the same name",
     )
     p.add_argument("--root", type=Path, help="raw CVAT folder (the frames), for --create")
-    p.add_argument("--prefix", default=AUTO_PREFIX, help=f"of created tasks ({AUTO_PREFIX})")
+    p.add_argument(
+        "--prefix", default=AUTO_PREFIX, help=f"of created tasks (default {AUTO_PREFIX})"
+    )
     p.add_argument("--complete", action="store_true", help="then mark the tasks completed")
     p = common.add_verb(
         verbs,
@@ -213,7 +215,9 @@ def register(areas: common.Areas) -> None:
         "copy the new shapes of completed <prefix><task> tasks into <task> (cvat-sdk)",
     )
     p.add_argument("--url", required=True, help="CVAT server; credentials from the environment")
-    p.add_argument("--prefix", default=AUTO_PREFIX, help=f"of reviewed tasks ({AUTO_PREFIX})")
+    p.add_argument(
+        "--prefix", default=AUTO_PREFIX, help=f"of reviewed tasks (default {AUTO_PREFIX})"
+    )
     p = common.add_verb(
         verbs, "summarize", _summarize, "variants side by side: figure, loss curves, table"
     )

@@ -10,7 +10,7 @@ from visionflow.cli import common
 from visionflow.experiments.saliency import STAGES
 
 STORE = "prepared saliency store"
-PROCESSING = "JSON: {preprocess: {...}, postprocess: {...}} (the original's options)"
+PROCESSING = "JSON: {preprocess: {...}, postprocess: {...}}, the original's options (default {})"
 
 
 def weights_by_task(paths: list[Path], tasks: list[str]) -> dict[str, str]:
