@@ -29,6 +29,7 @@ rule prepare_wlasl:
         crop=config["wlasl"]["crop"],
         min_frames=config["wlasl"]["min_frames"],
         on_bad_sample=config["on_bad_sample"],
+        codec=CODEC,  # not passed: a new clip format re-runs the conversion
     shell:
         "visionflow wlasl prepare --index {params.index:q} --videos {params.videos:q}"
         " --out {params.out:q} --split {wildcards.wlasl_split} {params.split_file}"

@@ -1,4 +1,6 @@
 # Inputs, params and targets of the rules in rules/wlasl.smk.
+from visionflow.data.clip_codec import CODEC
+
 PREPARED_WLASL = "data/prepared/wlasl"
 WLASL_STORE = ("clips.bin", "manifest.parquet", "info.json")
 
