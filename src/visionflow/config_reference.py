@@ -17,9 +17,9 @@ HEADER = """# Configuration
 
 Every key the workflow accepts, from `workflow/schemas/config.schema.yaml` (written by
 `visionflow config reference`; do not edit by hand). `config/config.yaml` is the CPU demo,
-`config/paper.yaml` the originals' published settings. Override a key on the command line
-with `--config section.key=value` or `--config "section={key: value}"`, or pass your own
-file with `--configfile`.
+`config/paper.yaml` the originals' published settings. Override keys on the command line
+with `--config "section={key: value}"` (top-level keys: `--config seed=1`), or pass your
+own file with `--configfile`.
 """
 
 
