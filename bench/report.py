@@ -57,15 +57,12 @@ NOTES = {
     " the rest is the four CORnet trainings on CPU, which a GPU (`--resources gpu=1`"
     " on a CUDA machine) or fewer demo epochs would shorten.",
 }
-# What the paper-scale table shows beyond its numbers; written from its measured rows.
+# What the paper-scale table does not say by itself.
 SCALE_NOTES = [
-    "- MiniImageNet misses the 2x target: the store keeps uint8 pixels at short side 256"
-    " (about 256 x 341 x 3 = 262 KB per image) while a JPEG of that content is about 84 KB"
-    " here (112 KB on average in the real dataset, so about 2.3x there); keeping the"
-    " images JPEG-encoded in the pack would meet it at the price of decoding while loading.",
-    "- WLASL clips are re-encoded as H.264 at 256 px (4:4:4, CRF 15): smaller than the"
-    " 640x480 source videos; the raw uint8 frames the store used to keep would be about"
-    " 65 frames x 196 KB = 12.8 MB per clip, over 100x the source.",
+    "- MiniImageNet's store keeps decoded uint8 pixels at short side 256, so it is larger than"
+    " the JPEGs it comes from (the store / raw column).",
+    "- WLASL clips are re-encoded as H.264 at the stored size (4:4:4, CRF 15, one thread, no"
+    " lookahead), so the store follows the videos' size rather than their decoded frames'.",
     "- Jacquard and CVAT conversions are not measured here yet.",
 ]
 MISSED = "**Missed**: on this machine the ratio fell below its target; {note}"

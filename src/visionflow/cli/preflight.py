@@ -39,5 +39,5 @@ def register(areas: common.Areas) -> None:
         "--resolved",
         type=json.loads,
         default=None,
-        help="the whole validated config as JSON (what `snakemake preflight` passes)",
+        help="the whole validated config as JSON (what `snakemake run_preflight` passes)",
     )

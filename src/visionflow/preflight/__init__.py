@@ -1,5 +1,5 @@
 """Checks before cluster hours: what the workflow checks at start-up (`startup`, no torch) and
-what `visionflow preflight` adds (samples parsed, models stepped, memory, disk and GPU hours)."""
+what `visionflow preflight` adds (weights loaded, models stepped, memory, disk and GPU hours)."""
 
 from visionflow.experiments import EXPERIMENTS
 
