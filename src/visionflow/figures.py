@@ -58,6 +58,8 @@ LABELLED_CLASSES = 50  # per-class figures name every class up to this many
 def save(fig: Figure, path: str | Path) -> None:
     """Lay out `fig` and write it atomically in the format named by the suffix of `path`."""
     path = Path(path)
+    if fig._suptitle:  # its default y (0.98) of a tall figure drops into the space kept for it
+        fig._suptitle.set_y(1 - 0.1 / fig.get_figheight())
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png")

@@ -1,9 +1,14 @@
 """The analyses' figures: what each draws, checked on the returned figure."""
 
+import itertools
+
 import numpy as np
 import pandas as pd
+import torch
 from helpers import assert_suptitle_clear, assert_texts_inside, texts
+from torch import nn
 
+from visionflow.analysis.attribution import guided_backprop_maps
 from visionflow.analysis.figures import (
     plot_activation_maximisation,
     plot_guided_backprop,
@@ -60,6 +65,20 @@ def test_guided_backprop_has_an_input_column_then_one_per_filter(tmp_path):
     assert fig._suptitle.get_text() == "guided backprop"
     overlay = fig.axes[2].get_images()[-1].get_array()
     assert np.all(overlay == 1)  # filter 9's map, drawn over the greyed image
+
+
+def test_guided_backprop_draws_each_filters_own_map_under_a_clear_title(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU())
+    inputs = torch.randn(10, 3, 12, 12)  # ten rows: a tall figure
+    maps = {f"filter {k}": m for k, m in guided_backprop_maps(net, inputs, "2", 4).items()}
+    title = "grasp/grasp: guided backprop, strongest filters of features.7"
+    fig = plot_guided_backprop(inputs.numpy(), maps, tmp_path / "gb.png", title)
+    assert_suptitle_clear(fig)
+    drawn = [ax.get_images()[-1].get_array() for ax in fig.axes[1:5]]
+    for overlay, saliency in zip(drawn, maps.values(), strict=True):
+        np.testing.assert_array_equal(overlay, saliency[0])
+    assert all(np.abs(a - b).mean() > 0.05 for a, b in itertools.combinations(drawn, 2))
 
 
 def test_activation_maximisation_names_every_filter(tmp_path):
