@@ -4,6 +4,7 @@ import pytest
 from helpers import texts
 
 from visionflow.data.jacquard.grasp_maps import rectangle_corners
+from visionflow.experiments.grasp.evaluation import spread_over_classes
 from visionflow.experiments.grasp.figures import (
     CLASS_COLORS,
     TRUTH_COLOR,
@@ -42,10 +43,13 @@ def test_prediction_grid_lays_out_two_axes_per_sample(tmp_path):
     fig = plot_prediction_grid([panel(f"sample {i}") for i in range(3)], tmp_path / "grid.png")
     height, width = mpimg.imread(tmp_path / "grid.png").shape[:2]
     assert width / height == pytest.approx(2.0, rel=0.05)  # 2 rows of 4 cells
-    shown = [ax for ax in fig.axes if ax.axison]
+    shown = [ax for ax in fig.axes if ax.axison and ax.get_label() != "<colorbar>"]
     assert [ax.get_title() for ax in shown] == ["sample 0", "confidence", "sample 1",
                                                 "confidence", "sample 2", "confidence"]  # fmt: skip
     assert len(shown[0].patches) == 2  # the truth and the predicted rectangle
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 3 and bars[0].get_ylim() == (0, 1)  # one per confidence map
+    assert {"ground-truth grasps", "predicted grasp"} <= set(texts(fig))
     with pytest.raises(ValueError, match="no prediction panels"):
         plot_prediction_grid([], tmp_path / "empty.png")
 
@@ -70,3 +74,9 @@ def test_cls_class_map_colours_the_argmax_class(tmp_path):
     assert titles == ["predicted: Chair as plants wrong", "target", "image"]
     assert np.array_equal(fig.axes[0].images[0].get_array(), tinted)
     assert {"Chair", "plants", "pen+pencil"} <= set(texts(fig))
+
+
+def test_shown_views_take_each_class_in_turn():
+    labels = np.array([0, 0, 0, 1, 1, 2, 3, 3])
+    assert spread_over_classes(labels, 6) == [0, 3, 5, 6, 1, 4]
+    assert spread_over_classes(labels, 20) == [0, 3, 5, 6, 1, 4, 7, 2]

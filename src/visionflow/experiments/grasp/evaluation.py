@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,11 +78,18 @@ def predict(module: MapModule, dataset: JacquardTaskDataset, indices: Sequence[i
     return module(batch).float()
 
 
+def spread_over_classes(labels: np.ndarray, count: int) -> list[int]:
+    """Up to `count` positions of `labels`: each class's first in turn, then each's second..."""
+    groups = [np.flatnonzero(labels == label) for label in np.unique(labels)]
+    turns = itertools.zip_longest(*groups)
+    return [int(position) for turn in turns for position in turn if position is not None][:count]
+
+
 def prediction_panels(module: MapModule, data_dir: Path, count: int) -> list[dict[str, Any]]:
-    """Figure panels for the first `count` test views (unrotated): RGB, the predicted map
-    ("predicted", (6, H, W)), the target map, the rectangles, the title."""
+    """Figure panels for `count` test views (unrotated) spread over the classes: RGB, the
+    predicted map ("predicted", (6, H, W)), the target map, the rectangles, the title."""
     [dataset] = task_datasets(data_dir, module.hparams.task, ("test",))
-    indices = list(range(0, min(count * TURNS, len(dataset)), TURNS))
+    indices = [TURNS * view for view in spread_over_classes(dataset.source.labels, count)]
     panels = []
     for index, pred in zip(indices, predict(module, dataset, indices), strict=True):
         sample = dataset.source[index // TURNS]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 
 from visionflow.figures import COLORS, image_axes, image_grid
@@ -38,7 +39,8 @@ def plot_grasp_rectangles(
 
 
 def plot_prediction_grid(panels: Sequence[Mapping], path: Path, per_row: int = 2) -> Figure:
-    """Per sample: RGB with ground-truth (green) and predicted (red) rectangles, then confidence.
+    """Per sample: RGB with ground-truth (green) and predicted (red) rectangles, then the
+    confidence map with its colour bar; a legend under the first image names the rectangles.
 
     Each panel maps "rgb", "truth" and "rectangles" (lists of (4, 2) corners), "predicted"
     (the (6, H, W) map; its channel 5 is the confidence) and "title".
@@ -59,6 +61,15 @@ def plot_prediction_grid(panels: Sequence[Mapping], path: Path, per_row: int = 2
             image_axes(
                 confidence_ax, panel["predicted"][5], "confidence", cmap="magma", vmin=0, vmax=1
             )
+            confidence_ax.figure.colorbar(confidence_ax.images[0], ax=confidence_ax, shrink=0.8)
+        styles = {
+            "ground-truth grasps": (TRUTH_COLOR, 0.8),
+            "predicted grasp": (PREDICTED_COLOR, 2.0),
+        }
+        handles = [Line2D([], [], color=c, linewidth=w, label=k) for k, (c, w) in styles.items()]
+        axes[0, 0].legend(
+            handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=7
+        )
     return axes[0, 0].figure
 
 
