@@ -39,8 +39,7 @@ def plot_grasp_rectangles(
 
 
 def plot_prediction_grid(panels: Sequence[Mapping], path: Path, per_row: int = 2) -> Figure:
-    """Per sample: RGB with ground-truth (green) and predicted (red) rectangles, then the
-    confidence map with its colour bar; a legend under the first image names the rectangles.
+    """Per sample: RGB with true (green) and predicted (red) rectangles, confidence with its bar.
 
     Each panel maps "rgb", "truth" and "rectangles" (lists of (4, 2) corners), "predicted"
     (the (6, H, W) map; its channel 5 is the confidence) and "title".
