@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import assert_suptitle_clear, assert_texts_inside, texts
 
-from visionflow.experiments.saliency.figures import plot_saliency_metrics
+from visionflow.experiments.saliency.figures import plot_saliency_metrics, plot_saliency_summary
 from visionflow.metrics.saliency import METRICS, all_metrics, bce, cc, kl, nss, sim
 
 
@@ -212,3 +213,15 @@ def test_the_original_second_kl_is_not_a_divergence():
     assert value < 0  # a divergence cannot be negative
     same = loss(target, target)
     assert same != pytest.approx(0, abs=1e-3) and kl(target, target).abs().max() < 1e-9
+
+
+def test_saliency_summary_names_each_point_by_the_settings_that_differ(tmp_path):
+    grid = [{"train.lr": 0.001, "train.epochs": 5}, {"train.lr": 0.01, "train.epochs": 5}]
+    table = metrics_table(["gp0", "gp1"]).rename(columns={"task": "point"})
+    fig = plot_saliency_summary(table, grid, tmp_path / "summary.png")
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert ticks == ["gp0: train.lr=0.001", "gp1: train.lr=0.01"]  # the shared epochs left out
+    assert [len(ax.patches) for ax in fig.axes] == [2] * 5  # a bar per point in each panel
+    assert "Grid points: test metrics averaged over tasks" in texts(fig)
+    assert_suptitle_clear(fig)
+    assert_texts_inside(fig)

@@ -105,7 +105,7 @@ def _summarize(args: argparse.Namespace) -> None:
     from visionflow.experiments.saliency.figures import plot_saliency_summary
 
     table = summarize(args.tables, args.grid)
-    plot_saliency_summary(table, args.figure)
+    plot_saliency_summary(table, args.grid, args.figure)
     common.emit_table(table, args.out)
 
 

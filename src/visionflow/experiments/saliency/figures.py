@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,13 +72,26 @@ def plot_saliency_grid(
     return axes[0, 0].figure
 
 
-def plot_saliency_summary(table: pd.DataFrame, path: Path) -> Figure:
-    """Each grid point's task-averaged test metrics, one panel per metric."""
+def point_labels(grid: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each grid point as gpN over the settings whose values differ between the points."""
+    keys = dict.fromkeys(key for point in grid for key in point)
+    differ = [key for key in keys if len({repr(point.get(key)) for point in grid}) > 1]
+    settings = [", ".join(f"{k}={point[k]}" for k in differ if k in point) for point in grid]
+    return [f"gp{n}: {text}" if text else f"gp{n}" for n, text in enumerate(settings)]
+
+
+def plot_saliency_summary(
+    table: pd.DataFrame, grid: Sequence[Mapping[str, Any]], path: Path
+) -> Figure:
+    """Task-averaged test metrics per grid point (`grid`: overrides), named by `point_labels`."""
     metrics = [m for m in SALIENCY_METRICS if m in table.columns]
-    with image_grid(path, 1, len(metrics), size=(2.6 * len(metrics), 3.2), grid=True) as axes:
+    labels = point_labels(grid)
+    size = (2.6 * len(metrics) + 2, 1.6 + 0.3 * len(labels))
+    with image_grid(path, 1, len(metrics), size=size, grid=True) as axes:
         for ax, metric in zip(axes[0], metrics, strict=True):
-            ax.bar(table["point"], table[metric], color=COLORS[0])
+            ax.barh(range(len(labels)), table[metric], color=COLORS[0])
+            ax.set_yticks(range(len(labels)), labels if ax is axes[0, 0] else [], fontsize=8)
+            ax.invert_yaxis()  # gp0 on top
             ax.set_title(SALIENCY_METRICS[metric], fontsize=9)
-            ax.tick_params(axis="x", rotation=45)
         ax.figure.suptitle("Grid points: test metrics averaged over tasks")
     return ax.figure
