@@ -4,9 +4,11 @@ help text with the default for every option."""
 import argparse
 from importlib import metadata
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from visionflow.cli import build_parser, main, subparsers
+from visionflow.cli import build_parser, common, main, subparsers
 
 TRAIN = ["cornet", "train", "--data", "d", "--run-dir", "r", "--settings", "{}"]
 
@@ -63,3 +65,15 @@ def test_version_comes_from_the_package_metadata(capsys):
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out == f"visionflow {metadata.version('visionflow')}\n"
+
+
+def test_summaries_drop_float32_noise_and_keep_the_rest(tmp_path, capsys):
+    table = pd.DataFrame({"run": ["a", "b"], "epochs": [3, 4], "lr": [1e-3, 3e-4],
+                          "test_top1": np.array([0.79, 1 / 3], np.float32).astype(float),
+                          "test_loss": [0.123456789, float("nan")]})  # fmt: skip
+    common.emit_summary(table, tmp_path / "summary.csv")
+    assert (tmp_path / "summary.csv").read_text().splitlines() == [
+        "run,epochs,lr,test_top1,test_loss",
+        "a,3,0.001,0.79,0.123457",
+        "b,4,0.0003,0.333333,",
+    ]

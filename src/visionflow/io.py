@@ -125,6 +125,12 @@ def write_table(path: str | Path, frame: Any) -> None:
             frame.to_csv(tmp, index=False)
 
 
+def significant(frame: Any, digits: int = 6) -> Any:
+    """`frame` with its float columns at `digits` significant digits (0.79, not float32's noise)."""
+    floats = frame.select_dtypes("float").columns
+    return frame.assign(**{c: frame[c].map(lambda v: float(f"{v:.{digits}g}")) for c in floats})
+
+
 def write_markdown_table(path: str | Path, frame: Any) -> None:
     """Atomically write a pandas DataFrame as a GitHub-flavoured markdown table."""
     cells = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row] for row in frame.values]

@@ -1,3 +1,5 @@
+import json
+
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
@@ -80,3 +82,22 @@ def test_shown_views_take_each_class_in_turn():
     labels = np.array([0, 0, 0, 1, 1, 2, 3, 3])
     assert spread_over_classes(labels, 6) == [0, 3, 5, 6, 1, 4]
     assert spread_over_classes(labels, 20) == [0, 3, 5, 6, 1, 4, 7, 2]
+
+
+def test_grasp_summary_csv_has_no_float32_noise(tmp_path):
+    from visionflow.cli import main
+
+    run = tmp_path / "cls"
+    (run / "eval").mkdir(parents=True)
+    (run / "config.yaml").write_text("epochs: 2\nlr: 0.0005\n")
+    for split, accuracy in (("train", 0.7900000214576721), ("test", 0.6000000238418579)):
+        score = {
+            "task": "cls",
+            "accuracy": accuracy,
+            "checkpoint": str(run / "ckpt" / "final.ckpt"),
+        }
+        (run / "eval" / f"{split}.json").write_text(json.dumps(score))
+    out = tmp_path / "summary.csv"
+    args = ["grasp", "summarize", "--runs", str(run), "--out", str(out), "--markdown"]
+    assert main([*args, str(tmp_path / "summary.md")]) == 0
+    assert out.read_text().splitlines()[1] == "CLS,0.79,0.6,2,0.0005,double-log,trained"

@@ -225,3 +225,20 @@ def test_saliency_summary_names_each_point_by_the_settings_that_differ(tmp_path)
     assert "Grid points: test metrics averaged over tasks" in texts(fig)
     assert_suptitle_clear(fig)
     assert_texts_inside(fig)
+
+
+def test_saliency_summarize_writes_rounded_means_and_named_points(tmp_path):
+    from visionflow.cli import main
+
+    tables = []
+    for point, value in enumerate((0.4, 0.6)):
+        table = metrics_table(["AIM", "SUN"]).assign(images=5, cc=np.float32(value).item())
+        tables.append(tmp_path / f"gp{point}.csv")
+        table.to_csv(tables[-1], index=False)
+    grid = '[{"train/lr": 0.001}, {"train/lr": 0.003}]'
+    out, figure = tmp_path / "summary.csv", tmp_path / "summary.png"
+    assert main(["saliency", "summarize", *map(str, tables), "--grid", grid,
+                 "--out", str(out), "--figure", str(figure)]) == 0  # fmt: skip
+    summary = out.read_text().splitlines()
+    assert summary[0] == "point,train/lr,bce,nss,cc,sim,kl"
+    assert summary[1:] == ["gp0,0.001,0.35,1.2,0.4,0.5,0.8", "gp1,0.003,0.35,1.2,0.6,0.5,0.8"]

@@ -92,7 +92,7 @@ def add_summarize_verb(verbs: argparse._SubParsersAction, experiment: str, help:
 
     def handler(args: argparse.Namespace) -> None:
         evaluation = importlib.import_module(f"visionflow.experiments.{experiment}.evaluation")
-        emit_table(evaluation.summarize(args.runs), args.out)
+        emit_summary(evaluation.summarize(args.runs), args.out)
 
     parser = add_verb(verbs, "summarize", handler, help)
     add_runs(parser)
@@ -136,6 +136,13 @@ def emit_table(table: Any, out: Path) -> None:
 
     write_table(out, table)
     print(table.to_string(index=False))
+
+
+def emit_summary(table: Any, out: Path) -> None:
+    """`emit_table` of a summary, its float columns at 6 significant digits."""
+    from visionflow.io import significant
+
+    emit_table(significant(table), out)
 
 
 def emit_json(data: object, out: Path) -> None:

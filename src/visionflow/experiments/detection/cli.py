@@ -109,7 +109,7 @@ def _summarize(args: argparse.Namespace) -> None:
     runs = run_history(args.runs, run_label)
     plot_loss(runs, args.loss, "Detection: loss", ylabel="sum of Faster R-CNN losses")
     table = summarize(args.runs)
-    common.emit_table(table, args.out)
+    common.emit_summary(table, args.out)
 
 
 def _import_config(args: argparse.Namespace) -> None:

@@ -58,7 +58,7 @@ def _summarize(args: argparse.Namespace) -> None:
 
     table = summarize(args.runs)
     write_markdown_table(args.markdown, table)
-    common.emit_table(table, args.out)
+    common.emit_summary(table, args.out)
 
 
 def add_checkpoint(parser: argparse.ArgumentParser) -> None:

@@ -106,7 +106,7 @@ def _summarize(args: argparse.Namespace) -> None:
 
     table = summarize(args.tables, args.grid)
     plot_saliency_summary(table, args.grid, args.figure)
-    common.emit_table(table, args.out)
+    common.emit_summary(table, args.out)
 
 
 def _export_weights(args: argparse.Namespace) -> None:
