@@ -242,11 +242,16 @@ def cornet_train_command(store: Path, run_dir: Path, settings: dict) -> list[str
             "--run-dir", str(run_dir), "--settings", json.dumps(settings)]  # fmt: skip
 
 
+PUBLISHED = ("best.ckpt", "final.ckpt")  # the checkpoints rules read, copies of their epoch's
+
+
 def assert_one_file_per_checkpoint(run_dir: Path) -> None:
     """No two checkpoint files of a run hold the same bytes unless they are one file (hard
-    links: best.ckpt is another name of its epoch's checkpoint, final.ckpt of last.ckpt)."""
+    links), but for the published best.ckpt or final.ckpt: a copy, which DVC can track."""
     files: dict[tuple[int, int], Path] = {}
     for path in sorted((run_dir / "checkpoints").glob("*.ckpt")):
+        if path.name in PUBLISHED:
+            continue
         files.setdefault((path.stat().st_dev, path.stat().st_ino), path)
     by_digest: dict[str, list[str]] = {}
     for path in files.values():

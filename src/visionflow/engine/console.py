@@ -25,6 +25,9 @@ KNOWN_WARNINGS = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", r"lightning\.pytorch\.utilities"),
     # The modules augment on the device in on_after_batch_transfer, on purpose.
     (r"You have overridden `on_after_batch_transfer`", r"lightning\.pytorch\.trainer"),
+    # On a machine with SLURM installed, every run is told to use srun, once per trainer;
+    # a workflow job is one process whose devices Lightning starts itself.
+    (r"The `srun` command is available", r"lightning\.fabric\.plugins\.environments\.slurm"),
 )
 TIP = "💡 Tip:"
 

@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from visionflow.engine import console
 from visionflow.engine.callbacks import EpochCountCheckpoint, EpochMetricsWriter, RngStateKeeper
 from visionflow.engine.checkpoint_io import AtomicCheckpointIO
-from visionflow.io import BadInputError, link_file, safe_torch_load
+from visionflow.io import BadInputError, copy_file, safe_torch_load
 from visionflow.settings import PRECISIONS
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def fit(
     (by default `train/<name>` and `val/<name>`); `best_by`
     is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
     checkpoints/best.ckpt, or None to publish the final epoch's model as
-    checkpoints/final.ckpt (hard links to that epoch's file, not copies). `callbacks` add
+    checkpoints/final.ckpt (copies of that epoch's file). `callbacks` add
     experiment-specific behaviour, `loggers` go beside the CSV and TensorBoard ones;
     `precision` is the run's setting. `devices`,
     `nodes` and `strategy` are Lightning's: several devices train data-parallel (DDP,
@@ -168,7 +168,9 @@ def fit(
     source = Path(best.best_model_path) if best else ckpt_dir / "last.ckpt"
     published = ckpt_dir / ("best.ckpt" if best else "final.ckpt")
     if trainer.is_global_zero:
-        link_file(source, published)
+        # A copy, not a second name: DVC replaces a file with several names by a copy from its
+        # cache (a new inode and time), and Snakemake would then re-run every job reading it.
+        copy_file(source, published)
     return published
 
 
