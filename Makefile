@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo pull test test-all lint bench bench-scale reliability clean
+.PHONY: demo pull test test-all lint bench bench-scale readme-figures reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,13 +28,18 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
 	. $(BIN)/activate && snakemake --lint
 
 reliability: $(STAMP)
 	VISIONFLOW_WRITE_RELIABILITY=1 $(PY) -m pytest -q tests/faults/test_bad_inputs.py
+
+# The README's demo figures and numbers from the code as it is: the whole demo, then
+# docs/figures/*.png and the marked numbers in README.md (tools/readme_figures.py).
+readme-figures: $(STAMP)
+	. $(BIN)/activate && snakemake all --cores 8 --resources gpu=1 && python tools/readme_figures.py
 
 bench: $(STAMP)
 	. $(BIN)/activate && python bench/data_loading.py && python bench/jacquard_maps.py \

@@ -1,0 +1,116 @@
+"""Refresh the README's demo figures and numbers from a finished demo run (`make readme-figures`).
+
+Each number in README.md sits between `<!-- n:KEY -->` and `<!-- /n -->`; NUMBERS says which
+result file it is read from. FIGURES says which result figure each docs/figures file is.
+"""
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+MARKER = re.compile(r"<!-- n:(?P<key>[\w.]+) -->(?P<value>.*?)<!-- /n -->")
+
+
+def row(table: Path, **where: str) -> pd.Series:
+    """The one row of a result CSV whose columns equal `where`."""
+    frame = pd.read_csv(table)
+    for column, value in where.items():
+        frame = frame[frame[column] == value]
+    if len(frame) != 1:
+        raise ValueError(f"{table}: {len(frame)} rows match {where}, expected 1")
+    return frame.iloc[0]
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def two_places(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def diagonal(table: Path) -> list[float]:
+    """Kendall tau of each layer with the same layer of the other run (an rsm-compare CSV)."""
+    frame = pd.read_csv(table, index_col=0)
+    return [float(frame.loc[layer, layer]) for layer in frame.index if layer in frame.columns]
+
+
+def single(results: Path, pattern: str) -> Path:
+    """The one file under `results` matching `pattern`."""
+    found = sorted(results.glob(pattern))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{results / pattern}: {len(found)} files, expected 1")
+    return found[0]
+
+
+GRASP = "grasp/summary.csv"
+SLR = "slr/summary.csv"
+RSM = "grasp/analysis/rsm/cls_vs_grasp.csv"
+
+NUMBERS: dict[str, Callable[[Path], str]] = {
+    "torch": lambda _: torch.__version__.split("+")[0],
+    "grasp.cls_test": lambda r: two_places(row(r / GRASP, task="CLS")["test_accuracy"]),
+    "grasp.grasp_test": lambda r: two_places(row(r / GRASP, task="GRASP")["test_accuracy"]),
+    "grasp.grasp_train": lambda r: two_places(row(r / GRASP, task="GRASP")["train_accuracy"]),
+    "slr.val_top1": lambda r: percent(row(r / SLR)["val_top1"]),
+    "slr.test_top1": lambda r: percent(row(r / SLR)["test_top1"]),
+    "slr.shuffled_top1": lambda r: percent(row(r / SLR)["shuffled_top1"]),
+    "rsm.first_layer": lambda r: two_places(diagonal(r / RSM)[0]),
+    "rsm.trained_min": lambda r: two_places(min(diagonal(r / RSM)[1:])),
+    "rsm.trained_max": lambda r: two_places(max(diagonal(r / RSM)[1:])),
+    "detection.map50": lambda r: two_places(
+        json.loads(single(r, "detection/*/eval/coco.json").read_text())["map_50"]
+    ),
+}
+
+FIGURES = {
+    "cornet_top1.png": "cornet/top1.png",
+    "grasp_accuracy.png": "grasp/accuracy.png",
+    "grasp_predictions.png": "grasp/grasp/vis/predictions.png",
+    "slr_shuffled.png": "slr/shuffled.png",
+    "rsm_cls_layers.png": "grasp/analysis/rsm/cls/intra_model.png",
+    "rsm_cls_vs_grasp.png": "grasp/analysis/rsm/cls_vs_grasp.png",
+    "detection_tsne.png": "cvat/split/tsne.png",
+    "detection_prf.png": "detection/*/eval/prf.png",
+}
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """`text` with every marked number replaced by its value; an unknown key is an error."""
+    unknown = {match["key"] for match in MARKER.finditer(text)} - values.keys()
+    if unknown:
+        raise ValueError(f"README.md: no source for the numbers {sorted(unknown)}")
+    return MARKER.sub(
+        lambda match: f"<!-- n:{match['key']} -->{values[match['key']]}<!-- /n -->", text
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("results"), help="default: results")
+    parser.add_argument("--readme", type=Path, default=Path("README.md"), help="default: README.md")
+    parser.add_argument(
+        "--figures", type=Path, default=Path("docs/figures"), help="default: docs/figures"
+    )
+    args = parser.parse_args(argv)
+    try:
+        values = {key: read(args.results) for key, read in NUMBERS.items()}
+        sources = {name: single(args.results, pattern) for name, pattern in FIGURES.items()}
+        text = fill(args.readme.read_text(), values)
+    except (OSError, KeyError, ValueError) as error:
+        sys.exit(f"readme-figures: {error}")
+    for name, source in sources.items():
+        shutil.copyfile(source, args.figures / name)
+    args.readme.write_text(text)
+    print(f"{args.readme}: {len(values)} numbers; {args.figures}: {len(sources)} figures")
+
+
+if __name__ == "__main__":
+    main()
