@@ -112,6 +112,17 @@ def test_dvc_repro_records_a_snakemake_run_without_running_a_job(snakemake_run, 
 
 
 @pytest.mark.slow
+def test_dvc_repro_records_the_whole_workflow_without_running_a_job(tiny_run, tmp_path):
+    """`snakemake all`, then `dvc repro` of every stage of `all`: nothing is recomputed."""
+    repo = dvc_project(copy_run(tiny_run, tmp_path / "all"), "all")
+    repro = dvc(repo, "repro")
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    assert repro.stdout.count("Running stage") == len(stages) > 10
+    assert jobs_run(repro) == {}
+    assert_in_sync(repo, "all")
+
+
+@pytest.mark.slow
 def test_dvc_commit_records_a_snakemake_run(snakemake_run, tmp_path):
     repo = copy_run(snakemake_run, tmp_path / "C")
     dvc(repo, "commit", "--force")
