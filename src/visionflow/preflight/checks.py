@@ -270,16 +270,17 @@ def gpu_hours(
 def count_jobs(
     config: Mapping[str, Any], costs: list[tuple[Step, StepCost]], report: Report
 ) -> None:
-    """Jobs and GPU jobs of the `all` target from Snakemake's dry run; without one (missing
-    roots or files), the training runs the config asks for."""
-    missing = bool(report.problems)
-    planned = "roots or files listed below are missing" if missing else budget.dry_run(config)
-    if isinstance(planned, tuple):
-        report.lines.append(f"jobs: {planned[0]} for `all`, {planned[1]} of them on a GPU")
+    """Jobs and GPU jobs of the `all` target from Snakemake's dry run, with empty stand-ins
+    for missing roots and files; without a DAG, why, and the training runs of the config."""
+    missing = [key for key, _ in startup.problems(config)]
+    planned = budget.dry_run(config, missing)
+    if isinstance(planned, str):
+        runs = ", ".join(f"{step.label} {step.runs}" for step, _ in costs) or "none estimated"
+        report.lines.append(f"jobs: the DAG of `all` cannot be built ({planned});"
+                            f" training runs from the config: {runs}")  # fmt: skip
         return
-    runs = ", ".join(f"{step.label} {step.runs}" for step, _ in costs)
-    report.lines.append(f"jobs: the DAG of `all` cannot be built ({planned});"
-                        f" training runs: {runs or 'none estimated'}")  # fmt: skip
+    stand_ins = f" (stand-ins for the {len(missing)} missing roots and files)" if missing else ""
+    report.lines.append(f"jobs: {planned[0]} for `all`, {planned[1]} of them on a GPU{stand_ins}")
 
 
 def preflight(config: Mapping[str, Any]) -> Report:
