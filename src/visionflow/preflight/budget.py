@@ -58,7 +58,8 @@ def dry_run(config: Mapping[str, Any], missing: list[list[Any]]) -> tuple[int, i
         result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        return next((line for line in lines if ERROR.search(line)), lines[-1] if lines else "")
+        why = next((line for line in lines if ERROR.search(line)), lines[-1] if lines else "")
+        return why.removeprefix(f"{resolved}: ")  # the key, not the scratch file holding it
     jobs = gpu = 0
     for block in re.split(r"\n(?=(?:local)?rule \w+:\n)", result.stdout):
         if JOB.match(block.split("\n", 1)[0]):
