@@ -93,3 +93,25 @@ def test_a_video_that_does_not_decode_is_noted_not_a_problem(demo_roots, tmp_pat
     assert report.problems == []
     assert any(line.startswith(f"wlasl.root: {video}: skipped by the conversion: undecodable")
                for line in report.lines)  # fmt: skip
+
+
+def test_training_samples_come_from_the_store_manifest_else_the_root(
+    demo_roots, tmp_path, monkeypatch
+):
+    import pandas as pd
+
+    from visionflow.preflight.budget import training_samples
+
+    monkeypatch.chdir(tmp_path)
+    config = roots_config(demo_roots)
+    index = json.loads((demo_roots / "wlasl" / "WLASL_v0.3.json").read_text())
+    train = sum(i["split"] == "train" for entry in index[:10] for i in entry["instances"])
+    assert training_samples(config, "slr", "asl10") == train
+    assert training_samples(config, "cornet") == 2 * 4  # 2 classes of 4 training images
+    views = len(list((demo_roots / "jacquard" / "train").glob("*/*/*_RGB.png")))
+    assert training_samples(config, "grasp") == round(views * 0.9)  # grasp.val_fraction 0.1
+    store = tmp_path / "data" / "prepared" / "miniimagenet"
+    store.mkdir(parents=True)
+    pd.DataFrame({"split": ["train", "train", "val"]}).to_parquet(store / "manifest.parquet")
+    assert training_samples(config, "cornet") == 2
+    assert training_samples(roots_config(tmp_path / "absent"), "grasp") is None

@@ -76,7 +76,10 @@ def _manifest_train(path: str) -> int | None:
 
 
 def training_samples(config: Mapping[str, Any], study: str, split: str = "") -> int | None:
-    """Training samples of a study (for SLR, of `split`), or None when its data is absent."""
+    """Training samples of a study (for SLR, of `split`), or None when its data is absent:
+    the store manifest's, else counted cheaply from the raw root (files of MiniImageNet's
+    train/ class folders; Jacquard's train views less `grasp.val_fraction`; the WLASL
+    index's or split file's training instances)."""
     from visionflow.data.conversion import Problem
 
     stored = {"cornet": f"{PREPARED}/miniimagenet/manifest.parquet",

@@ -53,8 +53,8 @@ class Report:
 @dataclass(frozen=True)
 class Step:
     """One model's training step: label, builder, batch builder, global batch size, optimizer
-    states per parameter, number of runs, epochs, config section (of `devices`, `nodes`)
-    and key of the batch size."""
+    states per parameter, number of runs, epochs, config section (of `devices`, `nodes`),
+    key of the batch size and, for SLR, the WLASL split it trains on."""
 
     label: str
     build: Callable[[], torch.nn.Module]
@@ -65,6 +65,7 @@ class Step:
     epochs: int
     section: str
     batch_key: str
+    split: str = ""
 
 
 def world_size(section: Mapping[str, Any]) -> int:
@@ -124,7 +125,7 @@ def _slr_step(index: int, run: Mapping[str, Any], video: Any) -> Step:
     return Step(label, lambda: video.build(run["model"], classes, drop),
                 lambda b: (torch.empty(b, 3, frames, size, size),),
                 run["training"]["batch_size"], 2, 1, run["training"]["max_epoch"], "slr",
-                f"slr.runs.{index}.training.batch_size")  # fmt: skip
+                f"slr.runs.{index}.training.batch_size", run["split"])  # fmt: skip
 
 
 def check_weights(config: Mapping[str, Any], report: Report) -> None:
@@ -196,7 +197,8 @@ def existing_parent(path: str) -> str:
 def check_disk(
     config: Mapping[str, Any], costs: list[tuple[Step, StepCost]], report: Report
 ) -> None:
-    """Stores (raw size times the measured store ratio) and checkpoints against free disk."""
+    """Stores (raw size times the measured store ratio) and checkpoints against the free disk
+    where the stores will be written."""
     stores = 0.0
     for study, dataset in DATASETS.items():
         root = config[dataset]["root"]
@@ -207,12 +209,12 @@ def check_disk(
         for step, cost in costs
     )
     margin = config["preflight"]["disk_margin"]
-    free = shutil.disk_usage(existing_parent(budget.PREPARED)).free
+    folder = existing_parent(budget.PREPARED)
+    free = shutil.disk_usage(folder).free
     needed = (stores + checkpoints) * margin
     report.lines.append(
         f"disk: stores {stores / GB:.2f} GB + checkpoints {checkpoints / GB:.2f} GB,"
-        f" x{margin:g} margin = {needed / GB:.2f} GB;"
-        f" {free / GB:.1f} GB free at {existing_parent(budget.PREPARED)}"
+        f" x{margin:g} margin = {needed / GB:.2f} GB; {free / GB:.1f} GB free at {folder}"
     )
     if needed > free:
         report.problems.append(
@@ -230,12 +232,6 @@ def check_data(config: Mapping[str, Any], report: Report) -> None:
         report.lines.append(f"data {key}: layout read, {found.read} samples read in full")
 
 
-def _run_samples(config: Mapping[str, Any], step: Step) -> int | None:
-    """Training samples of a step's run (counted from its store or raw root)."""
-    study, *rest = step.label.split()
-    return budget.training_samples(config, study, rest[0] if rest else "")
-
-
 def gpu_hours(
     config: Mapping[str, Any], costs: list[tuple[Step, StepCost]], report: Report
 ) -> None:
@@ -244,16 +240,16 @@ def gpu_hours(
     tflops = config["preflight"]["gpu_tflops"] * 1e12
     total, uncounted = 0.0, []
     for step, cost in costs:
-        hours_per_step = cost.flops / tflops / 3600 * step.epochs * step.runs
-        count = _run_samples(config, step)
+        epoch_step_hours = cost.flops / tflops / 3600 * step.epochs * step.runs
+        count = budget.training_samples(config, step.section, step.split)
         if count is None:
             uncounted.append(step.label)
-            per_1000 = hours_per_step * math.ceil(1000 / step.batch_size)
+            per_1000 = epoch_step_hours * math.ceil(1000 / step.batch_size)
             report.lines.append(f"gpu hours {step.label}: {per_1000:.2f} per 1,000 training"
                                 f" samples ({step.runs} runs x {step.epochs} epochs; its data"
                                 " cannot be counted)")  # fmt: skip
             continue
-        hours = hours_per_step * math.ceil(count / step.batch_size)
+        hours = epoch_step_hours * math.ceil(count / step.batch_size)
         total += hours
         report.lines.append(
             f"gpu hours {step.label}: {hours:.2f} ({step.runs} runs x {step.epochs} epochs x"
