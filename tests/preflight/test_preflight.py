@@ -76,6 +76,13 @@ def test_jobs_and_gpu_jobs_come_from_the_dry_run_of_all(tmp_path, monkeypatch):
     assert budget.dry_run(
         validated(experiments=["cornet"], miniimagenet={"root": "x"}), [typo]
     ) == (12, 8)  # a stand-in for a real root: no demo job
+    wlasl = {"root": "w", "split_file": "splits/nslt_{n}.json"}  # inside the stand-in root
+    config = validated(experiments=["slr"], wlasl=wlasl)
+    assert budget.dry_run(config, [["wlasl", "root"]]) == (6, 2)  # prepare, train, test, ...
+    (tmp_path / "w").mkdir()  # a root without the split file
+    failed = budget.dry_run(config, [])
+    assert failed.startswith("MissingInputException in rule prepare_wlasl")
+    assert failed.endswith(": w/splits/nslt_10.json")
     failed = budget.dry_run(validated(experiments=["cornet"], miniimagenet={"root": "x"}), [])
     assert failed.startswith("miniimagenet.root: x does not exist (the demo dataset is")
 

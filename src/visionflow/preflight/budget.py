@@ -43,9 +43,19 @@ def _stand_in(config: dict[str, Any], key: list[Any], folder: Path) -> None:
     section[name] = str(path)
 
 
+def _failure(output: str) -> str:
+    """Snakemake's error in one line: its first error line, and the first file it names."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    why = next((line for line in lines if ERROR.search(line)), lines[-1] if lines else "")
+    if "affected files:" in lines[:-1]:
+        why += f" {lines[lines.index('affected files:') + 1]}"
+    return why
+
+
 def dry_run(config: Mapping[str, Any], missing: list[list[Any]]) -> tuple[int, int] | str:
     """(jobs, GPU jobs) of `snakemake -n all` on the config (GPU jobs: jobs whose rule
-    declares the `gpu` resource), or the line of Snakemake's error saying why not. The
+    declares the `gpu` resource), or Snakemake's error in one line, without the scratch
+    file's name (the start-up check names the key). The
     `missing` roots and files are empty stand-ins: the DAG follows the config, not the data."""
     with tempfile.TemporaryDirectory() as scratch:
         stood_in = copy.deepcopy(dict(config))
@@ -57,9 +67,7 @@ def dry_run(config: Mapping[str, Any], missing: list[list[Any]]) -> tuple[int, i
                    "--configfile", str(resolved)]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        why = next((line for line in lines if ERROR.search(line)), lines[-1] if lines else "")
-        return why.removeprefix(f"{resolved}: ")  # the key, not the scratch file holding it
+        return _failure(result.stdout + result.stderr).removeprefix(f"{resolved}: ")
     jobs = gpu = 0
     for block in re.split(r"\n(?=(?:local)?rule \w+:\n)", result.stdout):
         if JOB.match(block.split("\n", 1)[0]):
