@@ -1,5 +1,6 @@
-# `snakemake run_preflight`: the config's data, weights, model steps and disk, checked in
-# seconds before a long run (`visionflow preflight`); it has no output, so it always runs.
+# `snakemake run_preflight`: the config's data (layout and first samples), weights, model
+# steps, disk, and the jobs and GPU hours of `all`, checked in a minute before a long run
+# (`visionflow preflight`); it has no output, so it always runs.
 
 
 rule run_preflight:

@@ -1,7 +1,8 @@
 """`visionflow preflight`: everything a config needs before cluster hours are spent, checked
-in seconds: data roots and named files (the start-up check), weights that load, each
-model's training step at full size (memory per GPU, FLOPs), and the disk the stores and
-checkpoints will take. Every problem is collected; none stops the others."""
+in a minute: data roots and named files (the start-up check), each root's layout and first
+samples, weights that load, each model's training step at full size (memory per GPU, FLOPs),
+the disk the stores and checkpoints will take, and the jobs and GPU hours of `all`. Every
+problem is collected; none stops the others."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from snakemake.utils import update_config
 from visionflow.config import checked
 from visionflow.io import BadInputError, safe_torch_load
 from visionflow.models.catalog import CORNET_FEEDBACK, CORNET_RECURRENT
-from visionflow.preflight import DATASETS, startup
+from visionflow.preflight import DATASETS, budget, samples, startup
 from visionflow.preflight.estimate import StepCost, step_cost
 
 DEFAULT_CONFIG = "config/config.yaml"
@@ -51,8 +52,9 @@ class Report:
 
 @dataclass(frozen=True)
 class Step:
-    """One model's training step: label, builder, batch builder, batch size, optimizer
-    states per parameter, number of runs, epochs."""
+    """One model's training step: label, builder, batch builder, global batch size, optimizer
+    states per parameter, number of runs, epochs, config section (of `devices`, `nodes`),
+    key of the batch size and, for SLR, the WLASL split it trains on."""
 
     label: str
     build: Callable[[], torch.nn.Module]
@@ -61,6 +63,15 @@ class Step:
     optimizer_states: int
     runs: int
     epochs: int
+    section: str
+    batch_key: str
+    split: str = ""
+
+
+def world_size(section: Mapping[str, Any]) -> int:
+    """Data-parallel processes of a training section (`devices: auto` counts as one GPU)."""
+    devices = section["devices"]
+    return (devices if isinstance(devices, int) and devices > 0 else 1) * section["nodes"]
 
 
 def load_config(configfile: str | None) -> dict[str, Any]:
@@ -92,18 +103,20 @@ def training_steps(config: Mapping[str, Any]) -> Iterator[Step]:
             hparams["times"] = c["times"]
         crop = c["crop_size"]
         yield Step("cornet", lambda: cornet(hparams), lambda b: (torch.empty(b, 3, crop, crop),),
-                   c["batch_size"], 1, runs, c["epochs"])  # fmt: skip
+                   c["batch_size"], 1, runs, c["epochs"], "cornet",
+                   "cornet.batch_size")  # fmt: skip
     if "grasp" in active:
         g, size = config["grasp"], config["jacquard"]["size"]
         yield Step("grasp", lambda: AlexnetMap(g["dropout"]),
                    lambda b: (torch.empty(b, 3, size, size), torch.empty(b, 1, size, size)),
-                   g["batch_size"], 2, len(g["tasks"]), g["epochs"])  # fmt: skip
+                   g["batch_size"], 2, len(g["tasks"]), g["epochs"], "grasp",
+                   "grasp.batch_size")  # fmt: skip
     if "slr" in active:
-        for run in config["slr"]["runs"]:
-            yield _slr_step(run, video)
+        for index, run in enumerate(config["slr"]["runs"]):
+            yield _slr_step(index, run, video)
 
 
-def _slr_step(run: Mapping[str, Any], video: Any) -> Step:
+def _slr_step(index: int, run: Mapping[str, Any], video: Any) -> Step:
     """The training step of one SLR queue entry (AdamW: two states per parameter)."""
     classes = int(run["split"].removeprefix("asl"))
     frames, size = run["data"]["num_frames"], run["data"]["frame_size"]
@@ -111,7 +124,8 @@ def _slr_step(run: Mapping[str, Any], video: Any) -> Step:
     label = f"slr {run['split']} {run['model']}"
     return Step(label, lambda: video.build(run["model"], classes, drop),
                 lambda b: (torch.empty(b, 3, frames, size, size),),
-                run["training"]["batch_size"], 2, 1, run["training"]["max_epoch"])  # fmt: skip
+                run["training"]["batch_size"], 2, 1, run["training"]["max_epoch"], "slr",
+                f"slr.runs.{index}.training.batch_size", run["split"])  # fmt: skip
 
 
 def check_weights(config: Mapping[str, Any], report: Report) -> None:
@@ -127,24 +141,33 @@ def check_weights(config: Mapping[str, Any], report: Report) -> None:
 
 
 def check_steps(config: Mapping[str, Any], report: Report) -> list[tuple[Step, StepCost]]:
-    """Each model's step cost against the configured GPU memory."""
+    """Each model's step on one device's share of the batch against the configured GPU
+    memory; the cost kept is the whole step's (FLOPs of every device)."""
     limits = config["preflight"]
     costs = []
     for step in training_steps(config):
+        world = world_size(config[step.section])
+        if step.batch_size % world:
+            report.problems.append(f"{step.batch_key}: the global batch {step.batch_size} does"
+                                   f" not divide over {world} devices")  # fmt: skip
+            continue
+        share = step.batch_size // world
         try:
-            cost = step_cost(step.build, step.inputs, step.batch_size, step.optimizer_states)
+            cost = step_cost(step.build, step.inputs, share, step.optimizer_states)
         except (RuntimeError, ValueError) as exc:
             report.problems.append(f"{step.label}: one training step fails ({exc})")
             continue
-        costs.append((step, cost))
+        costs.append((step, StepCost(cost.parameters, cost.memory_bytes, cost.flops * world)))
         memory = cost.memory_bytes / GB
+        per_device = f", {share} per device" if world > 1 else ""
         report.lines.append(
-            f"model {step.label}: {cost.parameters:,} parameters, batch {step.batch_size}:"
-            f" {memory:.2f} GB per GPU, {cost.flops / 1e12:.3f} TFLOP per step"
+            f"model {step.label}: {cost.parameters:,} parameters, batch {step.batch_size}"
+            f"{per_device}: {memory:.2f} GB per GPU, {cost.flops * world / 1e12:.3f} TFLOP"
+            " per step"
         )
         if memory > limits["gpu_memory_gb"]:
             report.problems.append(
-                f"{step.label}: a batch of {step.batch_size} needs about {memory:.1f} GB,"
+                f"{step.label}: a batch of {share} needs about {memory:.1f} GB per GPU,"
                 f" more than preflight.gpu_memory_gb ({limits['gpu_memory_gb']:g})"
             )
     estimated = {step.label.split()[0] for step, _ in costs}
@@ -163,10 +186,19 @@ def raw_bytes(root: str) -> int:
     )
 
 
+def existing_parent(path: str) -> str:
+    """`path`, or its nearest existing parent folder."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
 def check_disk(
     config: Mapping[str, Any], costs: list[tuple[Step, StepCost]], report: Report
 ) -> None:
-    """Stores (raw size times the measured store ratio) and checkpoints against free disk."""
+    """Stores (raw size times the measured store ratio) and checkpoints against the free disk
+    where the stores will be written."""
     stores = 0.0
     for study, dataset in DATASETS.items():
         root = config[dataset]["root"]
@@ -177,11 +209,12 @@ def check_disk(
         for step, cost in costs
     )
     margin = config["preflight"]["disk_margin"]
-    free = shutil.disk_usage(".").free
+    folder = existing_parent(budget.PREPARED)
+    free = shutil.disk_usage(folder).free
     needed = (stores + checkpoints) * margin
     report.lines.append(
         f"disk: stores {stores / GB:.2f} GB + checkpoints {checkpoints / GB:.2f} GB,"
-        f" x{margin:g} margin = {needed / GB:.2f} GB; {free / GB:.1f} GB free"
+        f" x{margin:g} margin = {needed / GB:.2f} GB; {free / GB:.1f} GB free at {folder}"
     )
     if needed > free:
         report.problems.append(
@@ -190,26 +223,70 @@ def check_disk(
         )
 
 
+def check_data(config: Mapping[str, Any], report: Report) -> None:
+    """The layout and first samples of every active, existing data root."""
+    for dataset, found in samples.check_roots(config).items():
+        key = f"{dataset}.root"
+        report.problems += [f"{key}: {path}: {why}" for path, why in found.problems]
+        report.lines += [f"{key}: {path}: {why}" for path, why in found.notes]
+        report.lines.append(f"data {key}: layout read, {found.read} samples read in full")
+
+
 def gpu_hours(
     config: Mapping[str, Any], costs: list[tuple[Step, StepCost]], report: Report
 ) -> None:
-    """GPU hours per 1,000 training samples of every run's epochs, at the configured TFLOP/s."""
-    tflops = config["preflight"]["gpu_tflops"]
+    """GPU hours of every training run (epochs x steps per epoch x the step's FLOPs at the
+    configured TFLOP/s), per 1,000 samples where the data cannot be counted; the total."""
+    tflops = config["preflight"]["gpu_tflops"] * 1e12
+    total, uncounted = 0.0, []
     for step, cost in costs:
-        steps = math.ceil(1000 / step.batch_size) * step.epochs * step.runs
-        hours = cost.flops * steps / (tflops * 1e12) / 3600
+        epoch_step_hours = cost.flops / tflops / 3600 * step.epochs * step.runs
+        count = budget.training_samples(config, step.section, step.split)
+        if count is None:
+            uncounted.append(step.label)
+            per_1000 = epoch_step_hours * math.ceil(1000 / step.batch_size)
+            report.lines.append(f"gpu hours {step.label}: {per_1000:.2f} per 1,000 training"
+                                f" samples ({step.runs} runs x {step.epochs} epochs; its data"
+                                " cannot be counted)")  # fmt: skip
+            continue
+        hours = epoch_step_hours * math.ceil(count / step.batch_size)
+        total += hours
         report.lines.append(
-            f"gpu hours {step.label}: {hours:.2f} per 1,000 training samples"
-            f" ({step.runs} runs x {step.epochs} epochs at {tflops:g} TFLOP/s)"
+            f"gpu hours {step.label}: {hours:.2f} ({step.runs} runs x {step.epochs} epochs x"
+            f" {math.ceil(count / step.batch_size)} steps of {count:,} training samples)"
         )
+    unestimated = [study for study in config["experiments"] if study in STEPS_UNESTIMATED]
+    report.lines.append(
+        f"gpu hours total: {total:.2f} at {tflops / 1e12:g} TFLOP/s (preflight.gpu_tflops)"
+        + (f"; without {', '.join(uncounted)} (data not counted)" if uncounted else "")
+        + (f"; without {', '.join(unestimated)} (not estimated)" if unestimated else "")
+    )
+
+
+def count_jobs(
+    config: Mapping[str, Any], costs: list[tuple[Step, StepCost]], report: Report
+) -> None:
+    """Jobs and GPU jobs of the `all` target from Snakemake's dry run, with empty stand-ins
+    for missing roots and files; without a DAG, why, and the training runs of the config."""
+    missing = [key for key, _ in startup.problems(config)]
+    planned = budget.dry_run(config, missing)
+    if isinstance(planned, str):
+        runs = ", ".join(f"{step.label} {step.runs}" for step, _ in costs) or "none estimated"
+        report.lines.append(f"jobs: the DAG of `all` cannot be built ({planned});"
+                            f" training runs from the config: {runs}")  # fmt: skip
+        return
+    stand_ins = f" (stand-ins for the {len(missing)} missing roots and files)" if missing else ""
+    report.lines.append(f"jobs: {planned[0]} for `all`, {planned[1]} of them on a GPU{stand_ins}")
 
 
 def preflight(config: Mapping[str, Any]) -> Report:
     """Run every check on a validated config."""
     report = Report()
     report.problems += [f"{'.'.join(map(str, k))}: {p}" for k, p in startup.problems(config)]
+    check_data(config, report)
     check_weights(config, report)
     costs = check_steps(config, report)
     check_disk(config, costs, report)
     gpu_hours(config, costs, report)
+    count_jobs(config, costs, report)
     return report
