@@ -39,7 +39,7 @@ def _image_files(class_dir: Path) -> list[Path]:
     return sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _scan(root: Path, on_bad_sample: str, skipped: list[tuple[str, str]]) -> pd.DataFrame:
+def scan_root(root: Path, on_bad_sample: str, skipped: list[tuple[str, str]]) -> pd.DataFrame:
     """List (split, wnid, source) of every usable image; reject empty or unknown class folders."""
     if not root.is_dir():
         raise BadInputError(root, "dataset folder does not exist")
@@ -219,7 +219,7 @@ def prepare(
     _check_arguments(short_side, on_bad_sample, workers)
     root, out_dir = Path(root), Path(out_dir)  # sources stay relative if `root` is
     skipped: list[tuple[str, str]] = []
-    items = _scan(root, on_bad_sample, skipped)
+    items = scan_root(root, on_bad_sample, skipped)
     with worker_pool(workers) as pool, contextlib.ExitStack() as outputs:
         items = _with_sizes(pool, items, short_side, on_bad_sample, skipped)
         train_path = outputs.enter_context(atomic_path(out_dir / "train.npy"))

@@ -71,7 +71,7 @@ def _images(
     return images, splits
 
 
-def _scan(root: Path, on_bad_sample: str, skipped: list[Problem]) -> Scan:
+def scan_root(root: Path, on_bad_sample: str, skipped: list[Problem]) -> Scan:
     """(images, tasks, {image stem: {task: map path}}, splits) of the raw layout under `root`."""
     images_dir, saliencies = root / "images", root / "saliencies"
     for folder in (images_dir, saliencies):
@@ -113,7 +113,7 @@ def _read_map(path: Path, size: tuple[int, int]) -> Image.Image:
     raise BadInputError(path, f"expected 8-bit grayscale (mode L or R=G=B), found mode {img.mode}")
 
 
-def _convert(task: tuple[Path, dict[str, Path], tuple[int, int]]) -> tuple[Any, ...]:
+def convert_image(task: tuple[Path, dict[str, Path], tuple[int, int]]) -> tuple[Any, ...]:
     """(image, {task: map}, problems, meta) of one image, resized; problems are not raised."""
     source, map_paths, (height, width) = task
     try:
@@ -146,7 +146,7 @@ def _pack(pool: Pool | None, scan: Scan, out: Path, size: tuple[int, int], polic
     }
     rows: list[dict[str, Any]] = []
     work = [(source, maps[source.stem], size) for source in images]
-    results = progress(pool, _convert, work, "converting saliency", "img", CHUNKSIZE)
+    results = progress(pool, convert_image, work, "converting saliency", "img", CHUNKSIZE)
     for source, (image, found, problems, meta) in zip(images, results, strict=True):
         for problem in problems:
             reject(*problem, policy, skipped)
@@ -197,7 +197,7 @@ def prepare(
     _check(size, splits, on_bad_sample, workers)
     root, size = Path(root), (int(size[0]), int(size[1]))
     skipped: list[Problem] = []
-    scan = _scan(root, on_bad_sample, skipped)
+    scan = scan_root(root, on_bad_sample, skipped)
     with atomic_directory(out_dir) as staging, worker_pool(workers) as pool:
         rows = _pack(pool, scan, staging, size, on_bad_sample, skipped)
         if rows.empty:

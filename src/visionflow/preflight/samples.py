@@ -38,10 +38,10 @@ def _decoded(path: Path) -> str | None:
 
 def miniimagenet(config: Mapping[str, Any], n: int, found: Found) -> None:
     """train/ and val/ class folders listed; the first `n` images decoded."""
-    from visionflow.data.miniimagenet import _scan
+    from visionflow.data.miniimagenet import scan_root
 
     skipped: list[Problem] = []
-    items = _scan(Path(config["miniimagenet"]["root"]), config["on_bad_sample"], skipped)
+    items = scan_root(Path(config["miniimagenet"]["root"]), config["on_bad_sample"], skipped)
     found.notes += skipped
     for source in items["source"][:n]:
         if why := _decoded(source):
@@ -119,13 +119,14 @@ def cvat(config: Mapping[str, Any], n: int, found: Found) -> None:
 
 def saliency(config: Mapping[str, Any], n: int, found: Found) -> None:
     """images/ and saliencies/<task>/ listed; the first `n` images and their maps read."""
-    from visionflow.data.saliency import _convert, _scan
+    from visionflow.data.saliency import convert_image, scan_root
 
     skipped: list[Problem] = []
-    images, _, maps, _ = _scan(Path(config["saliency"]["root"]), config["on_bad_sample"], skipped)
+    root = Path(config["saliency"]["root"])
+    images, _, maps, _ = scan_root(root, config["on_bad_sample"], skipped)
     found.notes += skipped
     for image in images[:n]:
-        _, _, problems, _ = _convert((image, maps[image.stem], (1, 1)))
+        _, _, problems, _ = convert_image((image, maps[image.stem], (1, 1)))
         found.problems += problems
     found.read = min(n, len(images))
 
