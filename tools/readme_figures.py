@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+import yaml
 
 MARKER = re.compile(r"<!-- n:(?P<key>[\w.]+) -->(?P<value>.*?)<!-- /n -->")
 
@@ -50,6 +51,8 @@ def single(results: Path, pattern: str) -> Path:
     return found[0]
 
 
+DEMO = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+SALIENCY_POINTS = ("gp0", "gp1")  # the README table's columns: the demo grid's two points
 GRASP = "grasp/summary.csv"
 SLR = "slr/summary.csv"
 RSM = "grasp/analysis/rsm/cls_vs_grasp.csv"
@@ -70,6 +73,19 @@ NUMBERS: dict[str, Callable[[Path], str]] = {
     ),
 }
 
+
+def saliency_cc(point: str, task: str) -> Callable[[Path], str]:
+    """The test CC of one saliency task at one grid point."""
+    table = f"saliency/{point}/test/metrics.csv"
+    return lambda results: two_places(row(results / table, task=task)["cc"])
+
+
+NUMBERS |= {
+    f"saliency.{point}.{task}": saliency_cc(point, task)
+    for point in SALIENCY_POINTS
+    for task in DEMO["saliency"]["tasks"]
+}
+
 FIGURES = {
     "cornet_top1.png": "cornet/top1.png",
     "grasp_accuracy.png": "grasp/accuracy.png",
@@ -79,6 +95,7 @@ FIGURES = {
     "rsm_cls_vs_grasp.png": "grasp/analysis/rsm/cls_vs_grasp.png",
     "detection_tsne.png": "cvat/split/tsne.png",
     "detection_prf.png": "detection/*/eval/prf.png",
+    "saliency_run.png": "saliency/gp0/run.png",
 }
 
 
