@@ -37,7 +37,7 @@ def test_a_finished_run_fills_every_number_and_figure(tiny_run, tmp_path):
     readme, figures = tmp_path / "README.md", tmp_path / "figures"
     readme.write_text(README)
     figures.mkdir()
-    readme_figures.main(["--results", str(tiny_run / "results"), "--readme", str(readme),
+    readme_figures.main(["--run", str(tiny_run), "--readme", str(readme),
                          "--figures", str(figures)])  # fmt: skip
     values = {
         match["key"]: match["value"] for match in readme_figures.MARKER.finditer(readme.read_text())
@@ -48,5 +48,5 @@ def test_a_finished_run_fills_every_number_and_figure(tiny_run, tmp_path):
     )
     for name in readme_figures.FIGURES:
         assert (figures / name).read_bytes() == (
-            next((tiny_run / "results").glob(readme_figures.FIGURES[name]))
+            next(tiny_run.glob(readme_figures.FIGURES[name]))
         ).read_bytes()

@@ -1,7 +1,7 @@
 """Refresh the README's demo figures and numbers from a finished demo run (`make readme-figures`).
 
 Each number in README.md sits between `<!-- n:KEY -->` and `<!-- /n -->`; NUMBERS says which
-result file it is read from. FIGURES says which result figure each docs/figures file is.
+file of the finished run it is read from, FIGURES which figure each docs/figures file is.
 """
 
 import argparse
@@ -43,19 +43,19 @@ def diagonal(table: Path) -> list[float]:
     return [float(frame.loc[layer, layer]) for layer in frame.index if layer in frame.columns]
 
 
-def single(results: Path, pattern: str) -> Path:
-    """The one file under `results` matching `pattern`."""
-    found = sorted(results.glob(pattern))
+def single(run: Path, pattern: str) -> Path:
+    """The one file of the finished workflow folder `run` matching `pattern`."""
+    found = sorted(run.glob(pattern))
     if len(found) != 1:
-        raise FileNotFoundError(f"{results / pattern}: {len(found)} files, expected 1")
+        raise FileNotFoundError(f"{run / pattern}: {len(found)} files, expected 1")
     return found[0]
 
 
 DEMO = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
 SALIENCY_POINTS = ("gp0", "gp1")  # the README table's columns: the demo grid's two points
-GRASP = "grasp/summary.csv"
-SLR = "slr/summary.csv"
-RSM = "grasp/analysis/rsm/cls_vs_grasp.csv"
+GRASP = "results/grasp/summary.csv"
+SLR = "results/slr/summary.csv"
+RSM = "results/grasp/analysis/rsm/cls_vs_grasp.csv"
 
 NUMBERS: dict[str, Callable[[Path], str]] = {
     "torch": lambda _: torch.__version__.split("+")[0],
@@ -69,15 +69,15 @@ NUMBERS: dict[str, Callable[[Path], str]] = {
     "rsm.trained_min": lambda r: two_places(min(diagonal(r / RSM)[1:])),
     "rsm.trained_max": lambda r: two_places(max(diagonal(r / RSM)[1:])),
     "detection.map50": lambda r: two_places(
-        json.loads(single(r, "detection/*/eval/coco.json").read_text())["map_50"]
+        json.loads(single(r, "results/detection/*/eval/coco.json").read_text())["map_50"]
     ),
 }
 
 
 def saliency_cc(point: str, task: str) -> Callable[[Path], str]:
     """The test CC of one saliency task at one grid point."""
-    table = f"saliency/{point}/test/metrics.csv"
-    return lambda results: two_places(row(results / table, task=task)["cc"])
+    table = f"results/saliency/{point}/test/metrics.csv"
+    return lambda run: two_places(row(run / table, task=task)["cc"])
 
 
 NUMBERS |= {
@@ -87,15 +87,15 @@ NUMBERS |= {
 }
 
 FIGURES = {
-    "cornet_top1.png": "cornet/top1.png",
-    "grasp_accuracy.png": "grasp/accuracy.png",
-    "grasp_predictions.png": "grasp/grasp/vis/predictions.png",
-    "slr_shuffled.png": "slr/shuffled.png",
-    "rsm_cls_layers.png": "grasp/analysis/rsm/cls/intra_model.png",
-    "rsm_cls_vs_grasp.png": "grasp/analysis/rsm/cls_vs_grasp.png",
-    "detection_tsne.png": "cvat/split/tsne.png",
-    "detection_prf.png": "detection/*/eval/prf.png",
-    "saliency_run.png": "saliency/gp0/run.png",
+    "cornet_top1.png": "results/cornet/top1.png",
+    "grasp_accuracy.png": "results/grasp/accuracy.png",
+    "grasp_predictions.png": "results/grasp/grasp/vis/predictions.png",
+    "slr_shuffled.png": "results/slr/shuffled.png",
+    "rsm_cls_layers.png": "results/grasp/analysis/rsm/cls/layers.png",
+    "rsm_cls_vs_grasp.png": "results/grasp/analysis/rsm/cls_vs_grasp.png",
+    "detection_tsne.png": "data/prepared/cvat/split/tsne.png",
+    "detection_prf.png": "results/detection/*/eval/prf.png",
+    "saliency_run.png": "results/saliency/gp0/run.png",
 }
 
 
@@ -111,15 +111,17 @@ def fill(text: str, values: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=Path("results"), help="default: results")
+    parser.add_argument(
+        "--run", type=Path, default=Path("."), help="a finished demo's workflow folder (default: .)"
+    )
     parser.add_argument("--readme", type=Path, default=Path("README.md"), help="default: README.md")
     parser.add_argument(
         "--figures", type=Path, default=Path("docs/figures"), help="default: docs/figures"
     )
     args = parser.parse_args(argv)
     try:
-        values = {key: read(args.results) for key, read in NUMBERS.items()}
-        sources = {name: single(args.results, pattern) for name, pattern in FIGURES.items()}
+        values = {key: read(args.run) for key, read in NUMBERS.items()}
+        sources = {name: single(args.run, pattern) for name, pattern in FIGURES.items()}
         text = fill(args.readme.read_text(), values)
     except (OSError, KeyError, ValueError) as error:
         sys.exit(f"readme-figures: {error}")
