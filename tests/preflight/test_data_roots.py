@@ -95,7 +95,7 @@ def test_a_video_that_does_not_decode_is_noted_not_a_problem(demo_roots, tmp_pat
                for line in report.lines)  # fmt: skip
 
 
-def test_training_samples_come_from_the_store_manifest_else_the_root(
+def test_training_samples_are_counted_from_the_root_not_a_store_of_another_root(
     demo_roots, tmp_path, monkeypatch
 ):
     import pandas as pd
@@ -113,5 +113,6 @@ def test_training_samples_come_from_the_store_manifest_else_the_root(
     store = tmp_path / "data" / "prepared" / "miniimagenet"
     store.mkdir(parents=True)
     pd.DataFrame({"split": ["train", "train", "val"]}).to_parquet(store / "manifest.parquet")
-    assert training_samples(config, "cornet") == 2
+    assert training_samples(config, "cornet") == 2 * 4
+    assert training_samples(roots_config(tmp_path / "absent"), "cornet") is None
     assert training_samples(roots_config(tmp_path / "absent"), "grasp") is None

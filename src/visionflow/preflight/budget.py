@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from visionflow.io import BadInputError
 
 PREPARED = "data/prepared"  # where the workflow writes every store
@@ -76,25 +74,13 @@ def dry_run(config: Mapping[str, Any], missing: list[list[Any]]) -> tuple[int, i
     return jobs, gpu
 
 
-def _manifest_train(path: str) -> int | None:
-    """Training rows of a store's manifest, if the store exists."""
-    if not os.path.isfile(path):
-        return None
-    return int((pd.read_parquet(path, columns=["split"])["split"] == "train").sum())
-
-
 def training_samples(config: Mapping[str, Any], study: str, split: str = "") -> int | None:
-    """Training samples of a study (for SLR, of `split`), or None when its data is absent:
-    the store manifest's, else counted cheaply from the raw root (files of MiniImageNet's
-    train/ class folders; Jacquard's train views less `grasp.val_fraction`; the WLASL
-    index's or split file's training instances)."""
+    """Training samples of a study (for SLR, of `split`) counted cheaply from its raw root, or
+    None when the root is absent (a store in data/prepared may come from another root): files
+    of MiniImageNet's train/ class folders; Jacquard's train views less `grasp.val_fraction`;
+    the WLASL index's or split file's training instances."""
     from visionflow.data.conversion import Problem
 
-    stored = {"cornet": f"{PREPARED}/miniimagenet/manifest.parquet",
-              "grasp": f"{PREPARED}/jacquard/manifest.parquet",
-              "slr": f"{PREPARED}/wlasl/{split}/manifest.parquet"}  # fmt: skip
-    if (count := _manifest_train(stored[study])) is not None:
-        return count
     skipped: list[Problem] = []
     try:
         if study == "cornet":
