@@ -1,13 +1,13 @@
-"""A newcomer's first hour, scripted on the tiny run (the demo at test size): the README's
-used-by commands as printed, then five typical mistakes, each answered by one line that
-names the config key and where it was set."""
+"""A newcomer's first hour, scripted: a fresh clone and `make demo`, then on the tiny run (the
+demo at test size) the README's used-by commands as printed and five typical mistakes, each
+answered by one line that names the config key and where it was set."""
 
 import shlex
 import shutil
 from pathlib import Path
 
 import pytest
-from helpers import REPO, SNAKEMAKE, planned_jobs, run
+from helpers import REPO, SNAKEMAKE, planned_jobs, run, tiny_config, write_config
 
 SNAKEMAKES_OWN = (
     "Using workflow specific profile workflow/profiles/default",
@@ -46,6 +46,22 @@ def cornet_part(finished: Path, target: Path) -> Path:
         if (finished / name).exists():
             shutil.copytree(finished / name, target / name, symlinks=True)
     return target
+
+
+@pytest.mark.slow
+def test_fresh_clone_then_make_demo_draws_the_cornet_figure(tmp_path):
+    """The README's first command in a fresh clone (this checkout's .venv, so make installs
+    nothing; the demo config at test size): data generated, trained, figure drawn."""
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(REPO), str(clone)])
+    (clone / ".venv").symlink_to(REPO / ".venv")
+    write_config(clone, tiny_config(clone))
+    made = run(["make", "--old-file", ".venv/.installed", "demo"], cwd=clone)
+    assert "steps (100%) done" in made.stdout + made.stderr
+    assert (clone / TOP1).stat().st_size > 0
+    log = (clone / "logs" / "cornet" / "train_outer2.log").read_text()
+    assert [line.split(": ", 1)[1][:9] for line in log.splitlines() if ": epoch " in line] == [
+        "epoch 1/2", "epoch 2/2"]  # fmt: skip
 
 
 @pytest.mark.slow
