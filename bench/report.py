@@ -21,16 +21,27 @@ RESULTS, OUT = BENCH / "results", BENCH / "RESULTS.md"
 
 # name -> (what is compared, ratio from the JSON, target or None, how to read it)
 ROWS = {
-    "data_loading": ("MiniImageNet batches: packed store vs decoding JPEGs (ImageFolder)",
+    "data_loading": ("MiniImageNet batches (16 crops of 224 from short side 256), 0 workers:"
+                     " packed store vs decoding JPEGs (ImageFolder)",
                      lambda d: d["ratio_store_over_imagefolder"], lambda d: d["target_ratio"],
                      "samples/s"),
+    "data_loading_2workers": ("The same with 2 DataLoader workers",
+                              lambda d: d["ratio_store_over_imagefolder"],
+                              lambda d: d["target_ratio"], "samples/s"),
     "jacquard_maps": ("Jacquard grasp maps: vectorised vs the per-pixel reference",
                       lambda d: d["ratio"], lambda d: d["target"], "samples/s"),
     "video_decoding": ("Video frames: decord vs PyAV", lambda d: d["ratio_decord_over_pyav"],
                        lambda d: d["target_ratio"], "frames/s"),
-    "slr_loader": ("SLR clips: prepared store vs decoding on the fly",
-                   lambda d: d["ratio_store_over_on_the_fly"], lambda d: d["target_ratio"],
-                   "clips/s"),
+    "slr_loader": ("SLR clips (demo: 8 frames of 56 from 64): prepared store vs decoding on the"
+                   " fly", lambda d: d["ratio_store_over_on_the_fly"],
+                   lambda d: d["target_ratio"], "clips/s"),
+    "slr_loader_paper": ("SLR clips at the paper setting (640x480 videos, 8 x 32 frames of 224"
+                         " from 256), 0 workers: store vs on the fly",
+                         lambda d: d["ratio_store_over_on_the_fly"],
+                         lambda d: d["target_ratio"], "clips/s"),
+    "slr_loader_paper_2workers": ("The same with 2 DataLoader workers",
+                                  lambda d: d["ratio_store_over_on_the_fly"],
+                                  lambda d: d["target_ratio"], "clips/s"),
     "annotation_table": ("CVAT annotation table (100k boxes): build_table vs a minidom reader",
                          lambda d: d["ratio"], lambda d: None, "boxes/s"),
     "hpo_parallel": ("Detection HPO on the demo: 2 worker jobs vs 1",
@@ -57,14 +68,7 @@ NOTES = {
     " the rest is the four CORnet trainings on CPU, which a GPU (`--resources gpu=1`"
     " on a CUDA machine) or fewer demo epochs would shorten.",
 }
-# What the paper-scale table does not say by itself.
-SCALE_NOTES = [
-    "- MiniImageNet's store keeps decoded uint8 pixels at short side 256, so it is larger than"
-    " the JPEGs it comes from (the store / raw column).",
-    "- WLASL clips are re-encoded as H.264 at the stored size (4:4:4, CRF 15, one thread, no"
-    " lookahead), so the store follows the videos' size rather than their decoded frames'.",
-    "- Jacquard and CVAT conversions are not measured here yet.",
-]
+SCALE_ORDER = ("miniimagenet", "wlasl", "jacquard", "cvat")  # bench/scale.py's datasets
 MISSED = "**Missed**: on this machine the ratio fell below its target; {note}"
 
 
@@ -108,34 +112,134 @@ def notes() -> list[str]:
 
 
 def scale() -> list[str]:
-    """The paper-scale table of bench/scale.py, if it has run."""
+    """The paper-scale tables of bench/scale.py, if it has run."""
     path = RESULTS / "scale.json"
     if not path.is_file():
         return []
     data = json.loads(path.read_text())
+    data["sizes"] = {d: data["sizes"][d] for d in SCALE_ORDER if d in data["sizes"]}
     sizes = ", ".join(
         f"{name} N = {' and '.join(str(r['samples']) for r in rows)}"
         for name, rows in data["sizes"].items()
     )
+    workers = ", ".join(f"{name} {count}" for name, count in data["workers"].items())
     lines = [
         "## Paper scale (`make bench-scale`)",
         "",
         f"Synthetic raw data in the real formats ({sizes}), converted by the real `prepare`"
-        f" with {data['workers']} workers; per-sample figures of the largest N times each paper"
-        " dataset's size. Peak RSS is the larger of the main process and its largest worker;"
-        " growth compares the largest N with the smallest (target: within 20%).",
+        f" (workers: {workers}); the per-sample figures of the largest N times each paper"
+        " dataset's size, so every row but the measured ones below is an extrapolation."
+        " Peak memory is of the whole conversion (the process and its workers, sampled every"
+        " 20 ms; MB are 2^20 bytes, GB 10^9): RSS summed over the processes, and PSS, which"
+        " counts the pages forked workers share once. Growth compares the largest N with the"
+        " smallest (target: within 20%); store / raw above 2 is flagged.",
         "",
         "| dataset | samples | raw GB | store GB | store / raw | core hours | peak RSS MB"
-        " | RSS growth |",
-        "|---|---|---|---|---|---|---|---|",
+        " | peak PSS MB | PSS growth | RSS growth |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in data["paper"]:
+        ratio = figure(row["ratio"]) + (" **> 2**" if row["ratio"] > 2 else "")
+        if row.get("ratio_real_raw") is not None:
+            ratio += f" (vs the real mean JPEG: {row['ratio_real_raw']:.2f})"
         lines.append(
-            f"| {row['dataset']} | {row['samples']:,} | {row['raw_gb']:.2f} | {row['store_gb']:.2f}"
-            f" | {row['ratio']:.2f} | {row['core_hours']:.2f} | {row['peak_rss_mb']:.0f}"
-            f" | {row['rss_growth']:+.1%} |"
+            f"| {row['dataset']} | {row['samples']:,} | {figure(row['raw_gb'])}"
+            f" | {figure(row['store_gb'])} | {ratio} | {figure(row['core_hours'])}"
+            f" | {row['peak_rss_mb']:.0f}"
+            f" | {row['peak_pss_mb']:.0f} | {flagged(row['pss_growth'])}"
+            f" | {flagged(row['rss_growth'])} |"
         )
-    return [*lines, "", *SCALE_NOTES, ""]
+    lines += [
+        "",
+        "Measured, per N:",
+        "",
+        "| dataset | N | raw bytes / sample | store bytes / sample | seconds | core s / sample"
+        " | RSS MB (sum) | PSS MB (sum) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in data["sizes"].items():
+        lines += [
+            f"| {name} | {r['samples']} | {r['raw_bytes_per_sample']:,.0f}"
+            f" | {r['store_bytes_per_sample']:,.0f} | {r['seconds']:.1f}"
+            f" | {r['core_seconds_per_sample']:.3f} | {r['tree_rss_mb']:.0f}"
+            f" | {r['tree_pss_mb']:.0f} |"
+            for r in rows
+        ]
+    return [*lines, "", *scale_notes(data), ""]
+
+
+def scale_notes(data: dict) -> list[str]:
+    """What the paper-scale table does not say by itself, with the measured causes of misses."""
+    sizes = data["sizes"]
+    paper = {row["dataset"]: row for row in data["paper"]}
+    notes = [
+        "- Core hours are CPU seconds (user + system of the conversion process and its"
+        " workers, from getrusage) per sample added between the two N, so other jobs on the"
+        " machine do not inflate them (1-minute load during the runs: "
+        + ", ".join(f"{r['load_1min']:.1f}" for rows in sizes.values() for r in rows)
+        + "); the wall time on k free cores is about core hours / k. Peak RSS sums the"
+        " processes' RSS and so counts pages that forked workers share with the main process"
+        " once per process; PSS counts them once and is the figure to plan memory with.",
+    ]
+    if "miniimagenet" in sizes:
+        row, large = paper["MiniImageNet"], sizes["miniimagenet"][-1]
+        notes.append(
+            f"- MiniImageNet: store / raw is {row['ratio']:.2f} against the synthetic JPEGs"
+            f" ({large['raw_bytes_per_sample'] / 1e3:.0f} KB mean) and"
+            f" {row['ratio_real_raw']:.2f} against the real dataset's mean JPEG (6.7 GB /"
+            " 60,000 = 112 KB). The second is the paper figure: the store keeps decoded uint8"
+            f" pixels at short side 256 ({large['store_bytes_per_sample'] / 1e3:.0f} KB per"
+            " image, 256 x 341 x 3 for a 4:3 image, whatever the content), while a JPEG's size"
+            " depends on its content. Both miss the 2x target for that reason alone: JPEG at"
+            " quality 90 compresses the same pixels several times over, and the store trades"
+            " that for no decoding in training (see `data_loading`). So the real store is about"
+            f" {row['ratio_real_raw'] * 6.7:.1f} GB next to the 6.7 GB of JPEGs."
+        )
+    if "wlasl" in sizes:
+        row = paper["WLASL asl100"]
+        notes.append(
+            f"- WLASL: the clips are re-encoded as H.264 at 256 px (4:4:4, CRF 15), so the store"
+            f" is {row['ratio']:.2f} times the 640x480 CRF 23 source videos. PSS grows"
+            f" {row['pss_growth']:+.0%} from N = {sizes['wlasl'][0]['samples']} to"
+            f" {sizes['wlasl'][-1]['samples']}."
+        )
+    if "jacquard" in sizes:
+        large = sizes["jacquard"][-1]
+        per_view = large["store_bytes_per_sample"]
+        notes.append(
+            "- Jacquard: config/paper.yaml names the `top_5` subset but not its size, so the"
+            " row uses the published count of all Jacquard views (54,485), an upper bound. A"
+            f" raw view is {large['raw_bytes_per_sample'] / 1e6:.1f} MB (two 4 MiB float32"
+            " depth TIFFs, the RGB and mask PNGs, the grasps), a stored one"
+            f" {per_view / 1e6:.1f} MB, 4.8 MB of it the grasp maps (4 rotations x 224 x 224"
+            " x 6 float32). Its memory is flat since `prepare` writes samples with pwrite;"
+            " through the writable memory maps it used before, every written page stayed mapped"
+            " in the main process: peak PSS then grew from 699 to 1,261 MB (+80%) from 40 to 160"
+            " views, the file-backed RSS by 602 MB of it (the extra views' 597 MB of store),"
+            " while the anonymous RSS stayed at 1,081 and 1,072 MB (this benchmark, same"
+            " machine, before and after that change)."
+        )
+    if "cvat" in sizes:
+        large = sizes["cvat"][-1]
+        notes.append(
+            "- CVAT: the store is the annotation table alone"
+            f" ({large['store_bytes_per_sample']:.0f} bytes per frame); the frames stay in the"
+            " raw task folders, which training reads, so the disk to plan is raw + store. The"
+            " conversion parses annotations.xml and checks that each frame's file exists; it"
+            " never decodes a frame, hence its small time and flat memory."
+        )
+    return notes
+
+
+def figure(value: float) -> str:
+    """Two decimals, or three significant digits below 0.1."""
+    return f"{value:,.2f}" if value >= 0.1 else f"{value:.3g}"
+
+
+def flagged(growth: float) -> str:
+    """A growth as a signed percentage, in bold beyond the 20% target."""
+    text = f"{growth:+.1%}"
+    return f"**{text}**" if growth > 0.2 else text
 
 
 def main() -> None:

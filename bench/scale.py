@@ -309,24 +309,14 @@ def main() -> None:
         "--reuse", action="store_true", help="extrapolate again from --out's measurements"
     )
     args = parser.parse_args()
-    if args.reuse:
-        report = json.loads(args.out.read_text())
-        report["paper"] = [
-            row for d, rows in report["sizes"].items() for row in extrapolated(d, rows)
-        ]
-        write_json(args.out, report)
-        return
-    report: dict[str, object] = {"workers": WORKERS, "sizes": {}, "paper": []}
+    report: dict[str, object] = {"workers": WORKERS, "sizes": {}}
     if args.out.is_file():  # keep the datasets this run does not measure
-        previous = json.loads(args.out.read_text())
-        report["sizes"] = {k: v for k, v in previous["sizes"].items() if k not in args.datasets}
-        report["paper"] = [r for r in previous["paper"] if r["dataset"] not in
-                           {name for d in args.datasets for name, _ in PAPER[d]}]  # fmt: skip
+        report["sizes"] = json.loads(args.out.read_text())["sizes"]
     with tempfile.TemporaryDirectory(prefix="scale-") as scratch:
-        for dataset in args.datasets:
-            rows = [measure(dataset, n, Path(scratch)) for n in SIZES[dataset]]
-            report["sizes"][dataset] = rows
-            report["paper"] += extrapolated(dataset, rows)
+        for dataset in [] if args.reuse else args.datasets:
+            report["sizes"][dataset] = [measure(dataset, n, Path(scratch)) for n in SIZES[dataset]]
+    report["sizes"] = {d: report["sizes"][d] for d in SIZES if d in report["sizes"]}
+    report["paper"] = [row for d, rows in report["sizes"].items() for row in extrapolated(d, rows)]
     write_json(args.out, report)
     print(json.dumps(report["paper"], indent=1))
 
