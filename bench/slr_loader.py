@@ -17,6 +17,11 @@ repetition times --batches batches after one warm-up batch; repetitions alternat
 on-the-fly, store, ... so slow drift of the machine affects both alike. The report gives
 the median rate of each and the ratio store / on-the-fly; the target is a ratio of at
 least 5. Compare ratios between machines, not rates.
+
+Where the time goes: each side's first --batches x --batch-size train samples are also
+taken apart in the main process, timing per clip the decode (the store's H.264 at --size;
+the video's frames for on-the-fly), the conversion (on-the-fly only: frame_span, crop_resize
+and picking N frames), the transform, and per batch the collate (`default_collate`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import decord
@@ -34,7 +40,7 @@ import pandas as pd
 import torch
 from loader_rate import items_per_second
 from scale import make_wlasl
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from visionflow.data.wlasl import PackedClips, crop_box, crop_resize, frame_span, prepare
 from visionflow.demo.wlasl import generate
@@ -65,10 +71,17 @@ class DecodedClips:
 
     def image(self, index: int) -> torch.Tensor:
         """Sample `index` as ClipSource gives it: (N, 3, S, S) uint8, black-padded to N frames."""
+        return self.converted(self.decoded(index))
+
+    def decoded(self, index: int) -> np.ndarray:
+        """The frames of sample `index`'s span, decoded from its video: (T, H, W, 3) uint8."""
         row = self.rows[index]
         reader = decord.VideoReader(row["source"], num_threads=1)
         start, stop = frame_span(row["frame_start"], row["frame_end"], len(reader))
-        frames = reader.get_batch(list(range(start, stop))).asnumpy()
+        return reader.get_batch(list(range(start, stop))).asnumpy()
+
+    def converted(self, frames: np.ndarray) -> torch.Tensor:
+        """Decoded frames cropped and resized as `prepare` does, N of them picked as ClipSource."""
         box = crop_box(None, frames.shape[2], frames.shape[1])  # prepare's default crop
         clip = crop_resize(frames, box, self.size)
         picked = torch.from_numpy(clip[frame_indices(len(clip), self.num_frames)])
@@ -81,6 +94,30 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """Peak signal-to-noise ratio of two uint8 samples in dB (inf when identical)."""
     error = torch.mean((a.double() - b.double()) ** 2).item()
     return float("inf") if error == 0 else 10 * np.log10(255**2 / error)
+
+
+def stage_ms(dataset: SeededImageDataset, count: int, batch_size: int) -> dict[str, float]:
+    """Milliseconds per clip of decode, conversion, transform and collate over `count` clips."""
+    source, totals = (
+        dataset.source,
+        dict.fromkeys(("decode", "convert", "transform", "collate"), 0.0),
+    )
+    samples = []
+    for index in range(count):
+        start = time.perf_counter()
+        decoded = source.decoded(index) if isinstance(source, DecodedClips) else source.image(index)
+        middle = time.perf_counter()
+        clip = source.converted(decoded) if isinstance(source, DecodedClips) else decoded
+        converted = time.perf_counter()
+        samples.append((dataset.transform(clip), 0))
+        totals["decode"] += middle - start
+        totals["convert"] += converted - middle
+        totals["transform"] += time.perf_counter() - converted
+    for first in range(0, count, batch_size):
+        start = time.perf_counter()
+        default_collate(samples[first : first + batch_size])
+        totals["collate"] += time.perf_counter() - start
+    return {stage: 1000 * seconds / count for stage, seconds in totals.items()}
 
 
 def main() -> None:
@@ -146,6 +183,11 @@ def main() -> None:
             )
             for name, dataset in datasets.items()
         }
+        count = args.batches * args.batch_size
+        stages = {
+            name: stage_ms(dataset, count, args.batch_size) for name, dataset in datasets.items()
+        }
+        log(f"ms per clip by stage: {json.dumps(stages)}")
         rates: dict[str, list[float]] = {name: [] for name in loaders}
         for rep in range(args.repeats):
             for name, loader in loaders.items():
@@ -163,6 +205,8 @@ def main() -> None:
     for name, values in rates.items():
         print(f"{name:<10} median {median[name]:8.1f} clips/s (min {min(values):.1f})")
     print(f"ratio store/on-the-fly: {ratio:.2f}x (target >= {TARGET_RATIO:g}x: {verdict})")
+    for name, split in stages.items():
+        print(f"{name:<10} ms per clip: " + ", ".join(f"{k} {v:.1f}" for k, v in split.items()))
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     report = {
         "settings": settings,
@@ -171,6 +215,7 @@ def main() -> None:
         "clips_per_s": rates,
         "median_clips_per_s": median,
         "ratio_store_over_on_the_fly": ratio,
+        "stage_ms_per_clip": stages,
         "target_ratio": TARGET_RATIO,
         "target_met": met,
         "torch": torch.__version__,

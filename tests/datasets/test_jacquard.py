@@ -258,6 +258,26 @@ def test_workers_match_serial(raw: Path, store: Path, tmp_path: Path) -> None:
         assert np.array_equal(np.load(tmp_path / f"{key}.npy"), np.load(store / f"{key}.npy"))
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux /proc")
+def test_store_is_not_kept_mapped_while_converting(raw: Path, tmp_path: Path, monkeypatch) -> None:
+    """Samples are written, not mapped: no file of the output folder is mapped while samples
+    arrive, so the conversion's memory does not grow with the store (bench/scale.py)."""
+    import visionflow.data.jacquard.prepare as module
+
+    out, original, mapped = tmp_path / "out", module.progress, []
+
+    def watched(*args, **kwargs):
+        for result in original(*args, **kwargs):
+            lines = Path("/proc/self/maps").read_text().splitlines()
+            mapped.extend(line for line in lines if str(out) in line)
+            yield result
+
+    monkeypatch.setattr(module, "progress", watched)
+    prepare(raw, out, size=SIZE)
+    assert mapped == []
+    assert np.load(out / "maps.npy").shape[1:] == (4, SIZE, SIZE, 6)
+
+
 def _remove_mask(stem: Path) -> tuple[Path, str]:
     Path(f"{stem}_mask.png").unlink()
     return Path(f"{stem}_mask.png"), "does not exist"

@@ -9,6 +9,7 @@ indexed by `manifest.parquet`.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -38,18 +39,21 @@ def _convert(task: tuple[Path, int]) -> tuple[dict[str, Any] | None, Problem | N
     return sample, None
 
 
-def _allocate(paths: dict[str, Path], count: int, size: int) -> dict[str, np.ndarray]:
-    """Zero-filled writable .npy memory maps for `count` samples, one per stored array."""
+def _allocate(paths: dict[str, Path], count: int, size: int) -> dict[str, tuple[int, int, type]]:
+    """Zero-filled .npy files for `count` samples, one per stored array; for each, the byte
+    offset of its data, the bytes of one sample and its dtype."""
     shapes = {
         "rgb": ((count, size, size, 3), np.uint8),
         "depth": ((count, size, size), np.float32),
         "mask": ((count, size, size), np.uint8),
         "maps": ((count, len(ROTATIONS), size, size, CHANNELS), np.float32),
     }
-    return {
-        key: np.lib.format.open_memmap(paths[key], mode="w+", dtype=dtype, shape=shape)
-        for key, (shape, dtype) in shapes.items()
-    }
+    layout = {}
+    for key, (shape, dtype) in shapes.items():
+        array = np.lib.format.open_memmap(paths[key], mode="w+", dtype=dtype, shape=shape)
+        layout[key] = (int(array.offset), array[0].nbytes if count else 0, dtype)
+        del array
+    return layout
 
 
 def _compact(path: Path, count: int) -> None:
@@ -66,22 +70,26 @@ def _pack(
     on_bad_sample: str,
     skipped: list[Problem],
 ) -> pd.DataFrame:
-    """Fill the arrays at `paths` with the good samples of `items`; return those rows."""
-    arrays = _allocate(paths, len(items), size)
+    """Fill the arrays at `paths` with the good samples of `items`; return those rows.
+
+    Samples are written with pwrite, not through a memory map, so written pages do not stay
+    mapped in this process: its memory does not grow with the store."""
+    layout = _allocate(paths, len(items), size)
     kept, extra = [], []
     tasks = [(stem, size) for stem in items["stem"]]
     results = progress(pool, _convert, tasks, "converting jacquard", "sample", CHUNKSIZE)
-    for position, (sample, problem) in enumerate(results):
-        if problem is not None:
-            reject(*problem, on_bad_sample, skipped)
-            continue
-        for key in ARRAYS:
-            arrays[key][len(kept)] = sample[key]
-        kept.append(position)
-        extra.append({k: v for k, v in sample.items() if k not in ARRAYS})
-    for array in arrays.values():
-        array.flush()
-    del arrays
+    with contextlib.ExitStack() as files:
+        handles = {key: files.enter_context(open(paths[key], "r+b")) for key in ARRAYS}
+        for position, (sample, problem) in enumerate(results):
+            if problem is not None:
+                reject(*problem, on_bad_sample, skipped)
+                continue
+            for key in ARRAYS:
+                start, nbytes, dtype = layout[key]
+                data = np.ascontiguousarray(sample[key], dtype=dtype).tobytes()
+                os.pwrite(handles[key].fileno(), data, start + len(kept) * nbytes)
+            kept.append(position)
+            extra.append({k: v for k, v in sample.items() if k not in ARRAYS})
     if len(kept) < len(items):
         for path in paths.values():
             _compact(path, len(kept))
