@@ -1,5 +1,5 @@
 """What the `all` target will cost: its jobs and GPU jobs from Snakemake's own dry run, and
-the training samples each study reads (from its store's manifest, else its raw root)."""
+the training samples each study reads, counted from its raw root."""
 
 from __future__ import annotations
 
@@ -52,9 +52,9 @@ def _failure(output: str) -> str:
 
 def dry_run(config: Mapping[str, Any], missing: list[list[Any]]) -> tuple[int, int] | str:
     """(jobs, GPU jobs) of `snakemake -n all` on the config (GPU jobs: jobs whose rule
-    declares the `gpu` resource), or Snakemake's error in one line, without the scratch
-    file's name (the start-up check names the key). The
-    `missing` roots and files are empty stand-ins: the DAG follows the config, not the data."""
+    declares the `gpu` resource), or Snakemake's error in one line without the scratch file's
+    name (the start-up check names the key). The `missing` roots and files are empty
+    stand-ins: the DAG follows the config, not the data."""
     with tempfile.TemporaryDirectory() as scratch:
         stood_in = copy.deepcopy(dict(config))
         for key in missing:
