@@ -91,7 +91,7 @@ def test_gpu_hours_count_the_training_samples_of_the_root(tmp_path, monkeypatch)
     from visionflow.demo.miniimagenet import generate
 
     generate(tmp_path / "mini", n_classes=2, train_per_class=9, val_per_class=1)
-    monkeypatch.chdir(tmp_path)  # no store in data/prepared: the root is counted
+    monkeypatch.chdir(tmp_path)
     config = validated(experiments=["cornet", "detection"],
                        miniimagenet={"root": str(tmp_path / "mini")})  # fmt: skip
     report = Report()

@@ -266,11 +266,13 @@ def gpu_hours(
 
 
 def count_jobs(
-    config: Mapping[str, Any], costs: list[tuple[Step, StepCost]], report: Report
+    config: Mapping[str, Any],
+    costs: list[tuple[Step, StepCost]],
+    missing: list[list[Any]],
+    report: Report,
 ) -> None:
     """Jobs and GPU jobs of the `all` target from Snakemake's dry run, with empty stand-ins
-    for missing roots and files; without a DAG, why, and the training runs of the config."""
-    missing = [key for key, _ in startup.problems(config)]
+    for the `missing` roots and files; without a DAG, why, and the config's training runs."""
     planned = budget.dry_run(config, missing)
     if isinstance(planned, str):
         runs = ", ".join(f"{step.label} {step.runs}" for step, _ in costs) or "none estimated"
@@ -284,11 +286,12 @@ def count_jobs(
 def preflight(config: Mapping[str, Any]) -> Report:
     """Run every check on a validated config."""
     report = Report()
-    report.problems += [f"{'.'.join(map(str, k))}: {p}" for k, p in startup.problems(config)]
+    missing = startup.problems(config)
+    report.problems += [f"{'.'.join(map(str, key))}: {why}" for key, why in missing]
     check_data(config, report)
     check_weights(config, report)
     costs = check_steps(config, report)
     check_disk(config, costs, report)
     gpu_hours(config, costs, report)
-    count_jobs(config, costs, report)
+    count_jobs(config, costs, [key for key, _ in missing], report)
     return report
