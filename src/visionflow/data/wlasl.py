@@ -281,4 +281,4 @@ class PackedClips(PackedSplit):
         except (ValueError, av.FFmpegError) as exc:
             message = f"clip {self.ids[index]} at byte {start} is damaged ({exc})"
             raise BadInputError(self.clips_path, message) from None
-        return torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)))
+        return torch.from_numpy(clip)
