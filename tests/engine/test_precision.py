@@ -36,5 +36,5 @@ def test_precision_setting_reaches_the_trainer_and_the_checkpoint(
         given["hparams"] = hparams
         return recipe.Training(None, None, 1, ("loss",), None)
 
-    recipe.train(tmp_path, {"seed": 0, "lr": 0.1} | settings, build)
+    recipe.train(tmp_path, tmp_path, {"seed": 0, "lr": 0.1} | settings, build)
     assert given["precision"] == expected == given["hparams"]["precision"]

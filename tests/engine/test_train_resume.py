@@ -17,6 +17,10 @@ from helpers import (
 )
 
 from visionflow.cli import main
+from visionflow.data.miniimagenet import prepare
+from visionflow.demo.miniimagenet import generate
+from visionflow.engine.callbacks import DATA_KEY
+from visionflow.engine.trainer import data_fingerprint
 from visionflow.io import safe_torch_load
 
 
@@ -51,6 +55,24 @@ def test_changed_settings_start_fresh(tiny_store, tmp_path, caplog):
     metrics = pd.read_csv(run / "metrics.csv")
     assert list(metrics["epoch"]) == [0, 1, 1]
     assert metrics.loc[metrics["split"] == "train", "lr"].tolist() == [0.01]
+
+
+def test_a_store_prepared_again_differently_starts_fresh(tiny_store, tmp_path, caplog):
+    """Snakemake re-runs training when its store changes; the finished run's checkpoints
+    must not be resumed over the new data (that would publish the old model)."""
+    run, settings = tmp_path / "run", tiny_settings(epochs=1)
+    assert main(train_argv(tiny_store, run, settings)) == 0
+    assert main(train_argv(tiny_store, run, settings)) == 0  # same data: resumed, nothing to do
+    assert "starting fresh" not in caplog.text
+    raw, again = tmp_path / "raw", tmp_path / "prepared"
+    generate(raw, n_classes=3, train_per_class=16, val_per_class=4, seed=1)
+    prepare(raw, again, short_side=40)
+    assert main(train_argv(again, run, settings)) == 0
+    assert "training data changed since" in caplog.text and "starting fresh" in caplog.text
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert list(metrics["epoch"]) == [0, 1, 1]  # trained again from epoch 0
+    stored = safe_torch_load(run / "checkpoints" / "last.ckpt")[DATA_KEY]
+    assert stored == data_fingerprint(again) != data_fingerprint(tiny_store)
 
 
 def test_unreadable_last_checkpoint_falls_back_or_stops(tiny_store, tmp_path, caplog, capsys):

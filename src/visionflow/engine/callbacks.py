@@ -15,6 +15,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 
 from visionflow.io import write_table
 
+DATA_KEY = "data_fingerprint"  # the checkpoint entry DataFingerprint writes
+
 
 class CsvRowsWriter(L.Callback):
     """Keeps rows of a CSV file at `path` in the checkpoint and writes them (rank zero), so a
@@ -149,6 +151,19 @@ class RngStateKeeper(L.Callback):
         torch.set_rng_state(state_dict["cpu"])
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class DataFingerprint(L.Callback):
+    """Writes the training data's fingerprint into every checkpoint (`DATA_KEY`), so a restart
+    resumes only over the data the checkpoint was trained on."""
+
+    def __init__(self, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[DATA_KEY] = self.fingerprint
 
 
 class PeriodicCheckpoint(Checkpoint):

@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 from lightning.pytorch.loggers import Logger
 
-from visionflow.engine.trainer import fit, parallelism
+from visionflow.engine.trainer import data_fingerprint, fit, parallelism
 from visionflow.io import write_text
 from visionflow.settings import EXECUTION_KEYS, PRECISIONS
 
@@ -39,13 +39,15 @@ def hyperparameters(settings: dict[str, Any], exclude: Sequence[str] = ()) -> di
 
 
 def train(
+    data_dir: Path,
     run_dir: Path,
     settings: dict[str, Any],
     build: Callable[[dict[str, Any]], Training],
     derived: dict[str, Any] | None = None,
     hparams: dict[str, Any] | None = None,
 ) -> Path:
-    """Train one run into `run_dir` (resumable); returns the published checkpoint.
+    """Train one run on the prepared store `data_dir` into `run_dir` (resumable over the same
+    settings and store); returns the published checkpoint.
 
     Writes config.yaml (the settings and the `derived` values, such as the class count),
     seeds every generator with `settings["seed"]`, then `build`s the run from its
@@ -64,6 +66,7 @@ def train(
         plan.module,
         plan.datamodule,
         run_dir,
+        data=data_fingerprint(data_dir),
         epochs=plan.epochs,
         metrics=plan.metrics,
         best_by=plan.best_by,

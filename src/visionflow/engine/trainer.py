@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from collections.abc import Sequence
@@ -14,12 +15,19 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from visionflow.engine import console
-from visionflow.engine.callbacks import EpochCountCheckpoint, EpochMetricsWriter, RngStateKeeper
+from visionflow.engine.callbacks import (
+    DATA_KEY,
+    DataFingerprint,
+    EpochCountCheckpoint,
+    EpochMetricsWriter,
+    RngStateKeeper,
+)
 from visionflow.engine.checkpoint_io import AtomicCheckpointIO
 from visionflow.io import BadInputError, copy_file, safe_torch_load
 from visionflow.settings import PRECISIONS
 
 log = logging.getLogger(__name__)
+SMALL_FILE_BYTES = 1 << 20  # store files up to this size are fingerprinted by content
 
 
 def lightning_precision(requested: str = PRECISIONS[0]) -> str:
@@ -40,29 +48,51 @@ def parallelism(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def resume_checkpoint(ckpt_dir: Path, hparams: dict[str, Any]) -> Path | None:
-    """The checkpoint to resume from: `last.ckpt` if it was written with the same
-    hyperparameters; if it is unreadable, the newest readable other checkpoint of this run.
+def data_fingerprint(data_dir: Path) -> str:
+    """A digest of a prepared store: every file's name and size, and the bytes of the small
+    ones (manifest, info.json), so a store prepared again from other samples or in another
+    format differs, while reading gigabytes is never needed."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(data_dir).rglob("*") if p.is_file()):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(data_dir)}\0{size}\0".encode())
+        if size <= SMALL_FILE_BYTES:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
-    State of other settings is removed (a fresh start). An unreadable `last.ckpt` with
+
+def resume_checkpoint(ckpt_dir: Path, hparams: dict[str, Any], data: str) -> Path | None:
+    """The checkpoint to resume from: `last.ckpt` if it was written with the same
+    hyperparameters and training data (fingerprint `data`); if it is unreadable, the newest
+    readable other checkpoint of this run.
+
+    State of other settings or data is removed (a fresh start). An unreadable `last.ckpt` with
     nothing to fall back on stops the run rather than retrain over finished epochs.
     """
     last = ckpt_dir / "last.ckpt"
     if not last.exists():
         return None
     try:
-        saved = safe_torch_load(last).get("hyper_parameters", {})
+        saved = safe_torch_load(last)
     except BadInputError as exc:
-        return _fallback(ckpt_dir, hparams, exc)
-    if saved == hparams:
+        return _fallback(ckpt_dir, hparams, data, exc)
+    if _same_run(saved, hparams, data):
         log.info("resuming from %s", last)
         return last
-    log.warning("settings changed since %s was written; starting fresh", last)
+    changed = "settings" if saved.get("hyper_parameters") != hparams else "training data"
+    log.warning("%s changed since %s was written; starting fresh", changed, last)
     shutil.rmtree(ckpt_dir)
     return None
 
 
-def _fallback(ckpt_dir: Path, hparams: dict[str, Any], problem: BadInputError) -> Path:
+def _same_run(state: dict[str, Any], hparams: dict[str, Any], data: str) -> bool:
+    """Whether checkpoint `state` was written with these hyperparameters and data."""
+    return state.get("hyper_parameters") == hparams and state.get(DATA_KEY) == data
+
+
+def _fallback(
+    ckpt_dir: Path, hparams: dict[str, Any], data: str, problem: BadInputError
+) -> Path:
     """The newest readable checkpoint of the same run besides last.ckpt, or a clear stop."""
     others = [p for p in ckpt_dir.glob("*.ckpt") if p.name != "last.ckpt"]
     for path in sorted(others, key=lambda p: p.stat().st_mtime, reverse=True):
@@ -70,7 +100,7 @@ def _fallback(ckpt_dir: Path, hparams: dict[str, Any], problem: BadInputError) -
             state = safe_torch_load(path)
         except BadInputError:
             continue
-        if state.get("hyper_parameters") == hparams and "loops" in state:
+        if _same_run(state, hparams, data) and "loops" in state:
             log.warning("%s; resuming from %s (epoch %d) instead", problem, path, state["epoch"])
             return path
     raise BadInputError(
@@ -85,6 +115,7 @@ def fit(
     datamodule: L.LightningDataModule,
     run_dir: Path,
     *,
+    data: str,
     epochs: int,
     metrics: Sequence[str],
     best_by: str | None,
@@ -100,7 +131,8 @@ def fit(
 ) -> Path:
     """Train `module` into `run_dir`, resuming from its last checkpoint; returns the published one.
 
-    `metrics` are the names the module logs as `<split>/<name>` for each of `splits`
+    `data` is the training data's fingerprint (`data_fingerprint`): a checkpoint of other
+    data is not resumed. `metrics` are the names the module logs as `<split>/<name>` for each of `splits`
     (by default `train/<name>` and `val/<name>`); `best_by`
     is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
     checkpoints/best.ckpt, or None to publish the final epoch's model as
@@ -114,7 +146,7 @@ def fit(
     """
     console.quiet_dependencies()
     ckpt_dir = run_dir / "checkpoints"
-    resume = resume_checkpoint(ckpt_dir, dict(module.hparams))
+    resume = resume_checkpoint(ckpt_dir, dict(module.hparams), data)
     best = None
     if best_by is not None:
         best = EpochCountCheckpoint(
@@ -144,6 +176,7 @@ def fit(
         callbacks=[
             EpochMetricsWriter(run_dir / "metrics.csv", metrics, splits),
             RngStateKeeper(),
+            DataFingerprint(data),
             *console.callbacks(metrics),
             *callbacks,
             *([best] if best else []),

@@ -78,4 +78,4 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
             callbacks=callbacks,
         )
 
-    return recipe.train(run_dir, settings, build_run, derived, hparams)
+    return recipe.train(data_dir, run_dir, settings, build_run, derived, hparams)

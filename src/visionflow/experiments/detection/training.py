@@ -89,7 +89,7 @@ def train(
             callbacks=[*stopping, *callbacks],
         )
 
-    return recipe.train(run_dir, settings, build, derived, hparams)
+    return recipe.train(data_dir, run_dir, settings, build, derived, hparams)
 
 
 def search(

@@ -77,4 +77,4 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
             best_by=None, splits=rows,
         )  # fmt: skip
 
-    return recipe.train(run_dir, settings, build)
+    return recipe.train(data_dir, run_dir, settings, build)

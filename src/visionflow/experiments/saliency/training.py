@@ -256,7 +256,7 @@ def _fit(
             module, datamodule, own["epochs"], ("loss",), "loss", "min", callbacks, loggers
         )
 
-    recipe.train(run_dir, settings, build, hparams=hparams)
+    recipe.train(data_dir, run_dir, settings, build, hparams=hparams)
     [model] = models
     best = safe_torch_load(run_dir / "checkpoints" / "best.ckpt")["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in best.items()})

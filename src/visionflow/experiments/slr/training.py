@@ -111,7 +111,7 @@ def train(data_dir: Path, run_dir: Path, settings: dict[str, Any]) -> Path:
             accumulate_grad_batches=settings["training"].get("update_per_step", 1),
         )
 
-    return recipe.train(run_dir, settings, build, derived, hparams)
+    return recipe.train(data_dir, run_dir, settings, build, derived, hparams)
 
 
 def clean_checkpoints(run_dir: Path, dry_run: bool = False) -> list[Path]:
