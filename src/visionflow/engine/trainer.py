@@ -90,9 +90,7 @@ def _same_run(state: dict[str, Any], hparams: dict[str, Any], data: str) -> bool
     return state.get("hyper_parameters") == hparams and state.get(DATA_KEY) == data
 
 
-def _fallback(
-    ckpt_dir: Path, hparams: dict[str, Any], data: str, problem: BadInputError
-) -> Path:
+def _fallback(ckpt_dir: Path, hparams: dict[str, Any], data: str, problem: BadInputError) -> Path:
     """The newest readable checkpoint of the same run besides last.ckpt, or a clear stop."""
     others = [p for p in ckpt_dir.glob("*.ckpt") if p.name != "last.ckpt"]
     for path in sorted(others, key=lambda p: p.stat().st_mtime, reverse=True):
@@ -132,16 +130,15 @@ def fit(
     """Train `module` into `run_dir`, resuming from its last checkpoint; returns the published one.
 
     `data` is the training data's fingerprint (`data_fingerprint`): a checkpoint of other
-    data is not resumed. `metrics` are the names the module logs as `<split>/<name>` for each of `splits`
-    (by default `train/<name>` and `val/<name>`); `best_by`
-    is the one whose best validation value (highest, or lowest for `best_mode="min"`) picks
-    checkpoints/best.ckpt, or None to publish the final epoch's model as
-    checkpoints/final.ckpt (copies of that epoch's file). `callbacks` add
-    experiment-specific behaviour, `loggers` go beside the CSV and TensorBoard ones;
-    `precision` is the run's setting. `devices`,
-    `nodes` and `strategy` are Lightning's: several devices train data-parallel (DDP,
-    gloo on CPU, nccl on GPU); our sampler shards the data itself. Writes metrics.csv
-    (validation before the first epoch, then train and val per epoch) and
+    data is not resumed. `metrics` are the names the module logs as `<split>/<name>` for each
+    of `splits` (by default `train/<name>` and `val/<name>`); `best_by` is the one whose best
+    validation value (highest, or lowest for `best_mode="min"`) picks checkpoints/best.ckpt,
+    or None to publish the final epoch's model as checkpoints/final.ckpt (copies of that
+    epoch's file). `callbacks` add experiment-specific behaviour, `loggers` go beside the CSV
+    and TensorBoard ones; `precision` is the run's setting. `devices`, `nodes` and `strategy`
+    are Lightning's: several devices train data-parallel (DDP, gloo on CPU, nccl on GPU); our
+    sampler shards the data itself. Writes metrics.csv (validation before the first epoch,
+    then train and val per epoch) and
     checkpoints/last.ckpt after every epoch.
     """
     console.quiet_dependencies()
