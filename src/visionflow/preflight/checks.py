@@ -234,6 +234,11 @@ def check_data(config: Mapping[str, Any], report: Report) -> None:
         report.lines.append(f"data {key}: layout read, {found.read} samples read in full")
 
 
+def runs(count: int) -> str:
+    """`count` training runs, in words ("1 run", "4 runs")."""
+    return f"{count} run" + ("" if count == 1 else "s")
+
+
 def gpu_hours(
     config: Mapping[str, Any], costs: list[tuple[Step, StepCost]], report: Report
 ) -> None:
@@ -248,13 +253,13 @@ def gpu_hours(
             uncounted.append(step.label)
             per_1000 = epoch_step_hours * math.ceil(1000 / step.batch_size)
             report.lines.append(f"gpu hours {step.label}: {per_1000:.2f} per 1,000 training"
-                                f" samples ({step.runs} runs x {step.epochs} epochs; its data"
+                                f" samples ({runs(step.runs)} x {step.epochs} epochs; its data"
                                 " cannot be counted)")  # fmt: skip
             continue
         hours = epoch_step_hours * math.ceil(count / step.batch_size)
         total += hours
         report.lines.append(
-            f"gpu hours {step.label}: {hours:.2f} ({step.runs} runs x {step.epochs} epochs x"
+            f"gpu hours {step.label}: {hours:.2f} ({runs(step.runs)} x {step.epochs} epochs x"
             f" {math.ceil(count / step.batch_size)} steps of {count:,} training samples)"
         )
     unestimated = [study for study in config["experiments"] if study in STEPS_UNESTIMATED]
