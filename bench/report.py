@@ -107,13 +107,13 @@ def clip_stages(data: dict) -> str:
 
 def clip_workers(data: dict) -> str:
     """The 2-worker SLR loader's rates against one process's, from the per-stage split."""
-    rates, split = data["median_clips_per_s"], data["stage_ms_per_clip"]
+    rates, split, run = data["median_clips_per_s"], data["stage_ms_per_clip"], data["settings"]
     speed = {side: rates[side] * sum(split[side].values()) / 1e3 for side in rates}
     return (
         "With 2 workers, in a separate run (the machine's other load differed from the 0-worker"
         f" run's). The workers deliver {speed['store']:.1f} (store) and {speed['on-the-fly']:.1f}"
-        " (on the fly) times one process's rate from the split below; 4 timed batches of 8 clips"
-        " make this figure noisy."
+        f" (on the fly) times one process's rate from the split below; {run['batches']} timed"
+        f" batches of {run['batch_size']} clips make this figure noisy."
     )
 
 
